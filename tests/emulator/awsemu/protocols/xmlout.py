@@ -1,0 +1,64 @@
+"""XML serialization of output shapes, shared by the query, ec2 and rest-xml
+protocols (their element naming rules are the same; wrappers differ)."""
+
+import xml.etree.ElementTree as ET
+
+from .common import serialized_name, text_of
+
+
+def add_member(parent, name, value, shape):
+    """Append the XML of ``value`` (of ``shape``) under ``parent`` as element
+    ``name``. Flattened lists and maps append several elements."""
+    t = shape.type_name
+    if value is None:
+        return
+    if t == "list":
+        if shape.serialization.get("flattened"):
+            item_name = shape.member.serialization.get("name", name)
+            for item in value:
+                add_member(parent, item_name, item, shape.member)
+            return
+        wrapper = ET.SubElement(parent, name)
+        item_name = shape.member.serialization.get("name", "member")
+        for item in value:
+            add_member(wrapper, item_name, item, shape.member)
+        return
+    if t == "map":
+        key_name = serialized_name(shape.key, "key")
+        value_name = serialized_name(shape.value, "value")
+        if shape.serialization.get("flattened"):
+            for k, v in value.items():
+                entry = ET.SubElement(parent, name)
+                add_member(entry, key_name, k, shape.key)
+                add_member(entry, value_name, v, shape.value)
+            return
+        wrapper = ET.SubElement(parent, name)
+        for k, v in value.items():
+            entry = ET.SubElement(wrapper, "entry")
+            add_member(entry, key_name, k, shape.key)
+            add_member(entry, value_name, v, shape.value)
+        return
+    elem = ET.SubElement(parent, name)
+    if t == "structure":
+        fill_structure(elem, value, shape)
+    else:
+        elem.text = text_of(value, shape)
+
+
+def fill_structure(elem, value, shape, skip_locations=False):
+    """Add the members of structure ``value`` to ``elem``. With
+    skip_locations, members bound to headers/status code are left out."""
+    for key, member in shape.members.items():
+        if key not in value or value[key] is None:
+            continue
+        if skip_locations and member.serialization.get("location"):
+            continue
+        name = serialized_name(member, key)
+        if member.serialization.get("xmlAttribute"):
+            elem.set(name, text_of(value[key], member))
+            continue
+        add_member(elem, name, value[key], member)
+
+
+def to_bytes(root):
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
