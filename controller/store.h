@@ -1,0 +1,41 @@
+/* The status store: one JSON record per object (kind, name, generation,
+ * last valid spec, status), kept in memory and persisted atomically (temp
+ * file, fsync, rename, fsync of the directory) under the state directory so
+ * that a restart resumes where the daemon stopped. Thread-safe: workers write
+ * their object's record, the loop thread reads for the HTTP API. Every
+ * record handed out is a copy; the store's own are never shared. */
+#ifndef AVIARY_CONTROLLER_STORE_H
+#define AVIARY_CONTROLLER_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct store;
+
+/* Opens (creating if needed) the store in dir and loads every record in
+ * dir/objects/. Leftover temp files from a crash are removed; a record that
+ * cannot be parsed is moved aside to *.corrupt and reported in errbuf but
+ * does not fail the open. dir NULL means an in-memory store (tests, `apply`).
+ * Returns 0 and *out, or -1 with a message in errbuf. */
+int store_open(const char *dir, struct store **out, char *errbuf, size_t errlen);
+void store_close(struct store *st);
+
+/* A deep copy of the record of kind/name (caller decrefs), or NULL. */
+json_t *store_get(struct store *st, const char *kind, const char *name);
+
+/* Replaces the record of kind/name with a copy of rec and persists it before
+ * returning. Returns 0, or -1 when it could not be written (the previous
+ * record then stays in force, in memory and on disk). */
+int store_put(struct store *st, const char *kind, const char *name, const json_t *rec);
+
+/* Removes the record, in memory and on disk. Returns 0 (also when absent) or
+ * -1 when the file could not be removed. */
+int store_delete(struct store *st, const char *kind, const char *name);
+
+/* A new JSON array with a copy of every record, ordered by kind then name. */
+json_t *store_list(struct store *st);
+
+/* Number of records. */
+size_t store_count(struct store *st);
+
+#endif

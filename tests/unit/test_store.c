@@ -1,0 +1,184 @@
+/* Unit tests for the status store: round trip, reload, deletion, copies,
+ * leftovers of a crash, and crash safety under kill -9 while writing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "controller/store.h"
+
+static char *make_dir(void)
+{
+    char tmpl[] = "/tmp/aviary-store-XXXXXX";
+    char *d = mkdtemp(tmpl);
+
+    assert_non_null(d);
+    return strdup(d);
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_put_get_reload_delete(void **state)
+{
+    char *dir = make_dir();
+    struct store *st;
+    json_t *rec, *got, *list;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    rec = json_pack("{s:i, s:{s:s}}", "generation", 3, "status", "phase", "Ready");
+    assert_int_equal(store_put(st, "Application", "fraud", rec), 0);
+    assert_int_equal(store_put(st, "Application", "churn", rec), 0);
+    json_decref(rec);
+    store_close(st);
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_count(st), 2);
+    got = store_get(st, "Application", "fraud");
+    assert_non_null(got);
+    assert_int_equal(json_integer_value(json_object_get(got, "generation")), 3);
+    assert_string_equal(json_string_value(json_object_get(got, "name")), "fraud");
+    /* A copy: changing it does not change the store. */
+    json_object_set_new(got, "generation", json_integer(99));
+    json_decref(got);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(json_integer_value(json_object_get(got, "generation")), 3);
+    json_decref(got);
+
+    list = store_list(st);
+    assert_int_equal(json_array_size(list), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+                        "churn");
+    json_decref(list);
+
+    assert_int_equal(store_delete(st, "Application", "fraud"), 0);
+    assert_null(store_get(st, "Application", "fraud"));
+    store_close(st);
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_count(st), 1);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
+static void test_refuses_unsafe_names(void **state)
+{
+    struct store *st;
+    json_t *rec = json_object();
+    (void)state;
+
+    assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
+    assert_int_equal(store_put(st, "Application", "../escape", rec), -1);
+    assert_int_equal(store_put(st, "Application", "", rec), -1);
+    assert_int_equal(store_put(st, "Application", "ok", rec), 0);
+    json_decref(rec);
+    store_close(st);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_crash_leftovers_are_cleaned(void **state)
+{
+    char *dir = make_dir();
+    char path[512], err[1024];
+    struct store *st;
+    json_t *rec = json_pack("{s:s}", "phase", "Ready");
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_put(st, "Application", "a", rec), 0);
+    store_close(st);
+    /* A write interrupted before its rename, and a damaged record. */
+    snprintf(path, sizeof(path), "%s/objects/Application_a.json.tmp", dir);
+    write_file(path, "{\"kind\": \"Applic");
+    snprintf(path, sizeof(path), "%s/objects/Application_b.json", dir);
+    write_file(path, "not json");
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_count(st), 1);
+    assert_non_null(strstr(err, "Application_b.json"));
+    snprintf(path, sizeof(path), "%s/objects/Application_a.json.tmp", dir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof(path), "%s/objects/Application_b.json.corrupt", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    store_close(st);
+    json_decref(rec);
+    remove_dir(dir);
+    free(dir);
+}
+
+/* A child rewrites one record with an increasing counter until it is killed;
+ * after every kill the record must load, whole, with a counter the child
+ * had reached. */
+static void test_kill_9_while_writing_never_corrupts(void **state)
+{
+    char *dir = make_dir();
+    char err[256];
+    (void)state;
+
+    for (int round = 0; round < 20; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            struct store *st;
+            if (store_open(dir, &st, NULL, 0) != 0)
+                _exit(1);
+            for (int i = 0;; i++) {
+                json_t *rec = json_pack("{s:i, s:s}", "counter", i, "padding",
+                                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+                store_put(st, "Application", "crashy", rec);
+                json_decref(rec);
+            }
+        }
+        struct timespec ts = {0, (long)(1 + round % 7) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+
+        struct store *st;
+        assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+        assert_string_equal(err, "");
+        json_t *rec = store_get(st, "Application", "crashy");
+        if (rec != NULL) {
+            assert_true(json_is_integer(json_object_get(rec, "counter")));
+            assert_int_equal(json_string_length(json_object_get(rec, "padding")), 48);
+            json_decref(rec);
+        }
+        store_close(st);
+    }
+    remove_dir(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_reload_delete),
+        cmocka_unit_test(test_refuses_unsafe_names),
+        cmocka_unit_test(test_crash_leftovers_are_cleaned),
+        cmocka_unit_test(test_kill_9_while_writing_never_corrupts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
