@@ -352,7 +352,9 @@ static int send_response(int fd, const struct test_request *req, const struct te
                  reason_phrase(resp->status), resp->headers);
     if (n < 0 || (size_t)n >= sizeof(head))
         return -1;
-    if (!has_header_line(resp->headers, "content-length"))
+    /* A handler that sets Transfer-Encoding frames the body itself. */
+    if (!has_header_line(resp->headers, "content-length") &&
+        !has_header_line(resp->headers, "transfer-encoding"))
         n +=
             snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", resp->body_len);
     if (resp->close_after && (size_t)n < sizeof(head))

@@ -33,7 +33,8 @@ struct test_request {
 struct test_response {
     int status;
     /* Extra header lines, each "Name: value\r\n". The server adds
-     * Content-Length (unless present here) and "Connection: close" when
+     * Content-Length (unless Content-Length or Transfer-Encoding is present
+     * here; with Transfer-Encoding the body is sent as given) and "Connection: close" when
      * close_after is set. Use test_response_header to append. */
     char headers[TEST_SERVER_MAX_RESP_HEADERS];
     unsigned char *body; /* owned by the server; set with test_response_body */
