@@ -88,7 +88,7 @@ struct aws_shape {
     const char *xml_namespace;       /* xmlNamespace uri, or NULL */
 };
 
-#define AWS_PAGINATION_MAX_KEYS 3
+#define AWS_PAGINATION_MAX_KEYS 4 /* S3 ListObjectVersions has 3 result keys + NULL */
 
 /* Pagination as botocore's paginators-1.json describes it. */
 struct aws_pagination {
@@ -110,6 +110,8 @@ struct aws_operation {
     const char *input_xml_namespace;
     const struct aws_pagination *pagination; /* NULL when not paginated */
     uint8_t unsigned_auth;                   /* authtype "none" (STS AssumeRoleWithWebIdentity) */
+    /* httpChecksumRequired or requestChecksumRequired: the body gets a Content-MD5. */
+    uint8_t checksum_required;
 };
 
 struct aws_service_model {
