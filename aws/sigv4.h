@@ -39,6 +39,12 @@ struct sigv4_params {
     bool s3;
     /* Add and sign x-amz-content-sha256 even when not S3. */
     bool sign_content_sha256;
+    /* Non-S3 only: encode the path as given, without removing "." and ".."
+     * segments and duplicate slashes (the suite's "normalize": false). */
+    bool no_path_normalization;
+    /* Return X-Amz-Security-Token in the result but leave it out of the
+     * signature (the few services that want it added after signing). */
+    bool omit_session_token;
 };
 
 /* Headers to add to the request: always X-Amz-Date and Authorization;
@@ -50,10 +56,10 @@ struct sigv4_result {
     char authorization[1024];
     char content_sha256[65];                    /* "" unless added */
     char security_token[AWS_SESSION_TOKEN_MAX]; /* "" unless added */
-    /* Intermediate forms, filled only when sigv4_sign_debug is used. */
+    /* Intermediate forms, filled only by sigv4_sign_debug. */
     struct aws_buf canonical_request;
     struct aws_buf string_to_sign;
-    char signature[65];
+    char signature[65]; /* hex signature, always filled */
 };
 
 struct sigv4_signer;
@@ -64,9 +70,13 @@ struct sigv4_signer;
 struct sigv4_signer *sigv4_signer_new(void);
 void sigv4_signer_free(struct sigv4_signer *signer);
 
-/* Signs `req`. Returns 0 with *out filled, or -1 (invalid input or
- * allocation failure; *out is then cleared). `signer` may be NULL (no key
- * caching). Never logs; secrets in stack buffers are wiped before return. */
+/* Signs `req`. *out need not be initialised (a previous debug result must be
+ * cleared first). Returns 0 with *out filled, or -1 (invalid input, a result
+ * that does not fit *out, or allocation failure; *out is then cleared).
+ * `signer` may be NULL (no key caching). Request headers named
+ * authorization, x-amz-date, and x-amz-security-token / x-amz-content-sha256
+ * when the signer adds them, are ignored: the signer's own values are the
+ * ones signed. Never logs; secrets in stack buffers are wiped before return. */
 int sigv4_sign(struct sigv4_signer *signer, const struct aws_credentials *creds,
                const struct sigv4_params *params, const struct sigv4_request *req,
                struct sigv4_result *out);
