@@ -1,0 +1,335 @@
+"""ECS service module: task definitions, services, deployments and the task
+lifecycle against the real EC2 module and a load balancer (the real ELBv2
+module when present, else a small fake with the agreed internal functions)."""
+
+import pytest
+
+from awsemu import base
+from awsemu.base import AwsError
+from awsemu.services.ec2 import Ec2Service
+from awsemu.services.ecs import Ecs
+
+REGION = "us-east-1"
+
+
+class FakeElbv2(base.Service):
+    """The ELBv2 cross-service functions ECS and the traffic model use."""
+    SERVICE = "elbv2"
+
+    def __init__(self, emulator):
+        super().__init__(emulator)
+        self.tgs = {}       # arn -> {"TargetType", "LoadBalancerArns", "targets": {(ip, port): healthy}}
+        self.lbs = {}       # arn -> {"LoadBalancerArn", "LoadBalancerName", "State"}
+        self.weights = {}   # lb arn -> {tg arn: weight}
+
+    def add_lb(self, name):
+        arn = f"arn:aws:elasticloadbalancing:{REGION}:{base.ACCOUNT_ID}:loadbalancer/app/{name}/0123456789abcdef"
+        self.lbs[arn] = {"LoadBalancerArn": arn, "LoadBalancerName": name,
+                         "State": {"Code": "active"}}
+        self.weights[arn] = {}
+        return arn
+
+    def add_tg(self, name, lb_arn, weight=0):
+        arn = f"arn:aws:elasticloadbalancing:{REGION}:{base.ACCOUNT_ID}:targetgroup/{name}/fedcba9876543210"
+        self.tgs[arn] = {"TargetType": "ip", "LoadBalancerArns": [lb_arn], "targets": {}}
+        self.weights[lb_arn][arn] = weight
+        return arn
+
+    def register_targets_internal(self, tg_arn, targets):
+        for t in targets:
+            self.tgs[tg_arn]["targets"][(t["Id"], t["Port"])] = t["healthy"]
+
+    def deregister_targets_internal(self, tg_arn, targets):
+        for t in targets:
+            self.tgs[tg_arn]["targets"].pop((t["Id"], t["Port"]), None)
+
+    def target_group(self, tg_arn):
+        tg = self.tgs.get(tg_arn)
+        return None if tg is None else {"TargetGroupArn": tg_arn, "TargetType": tg["TargetType"],
+                                        "LoadBalancerArns": tg["LoadBalancerArns"]}
+
+    def healthy_targets(self, tg_arn):
+        return [ip for (ip, _), ok in self.tgs[tg_arn]["targets"].items() if ok]
+
+    def listener_weights(self, lb_arn):
+        return dict(self.weights.get(lb_arn, {}))
+
+    def load_balancers(self):
+        return list(self.lbs.values())
+
+    def lb_dimension(self, lb_arn):
+        return "app/" + lb_arn.split("loadbalancer/app/", 1)[1]
+
+    def tg_dimension(self, tg_arn):
+        return tg_arn.split(":")[-1]
+
+    def weight_history(self):
+        return []
+
+
+def ctx(em, service, op, region=REGION):
+    return base.RequestContext(em, service, op, region, "AKIDEXAMPLE")
+
+
+def call(em, _service, _op, **params):
+    return getattr(em.services[_service], _op)(ctx(em, _service, _op), params)
+
+
+def advance(em, seconds, step=1.0):
+    """Move emulated time forward, ticking every service every ``step`` seconds."""
+    n = int(seconds / step)
+    for _ in range(max(n, 1)):
+        em.clock.offset += step
+        for s in list(em.services.values()):
+            s.tick()
+
+
+def make_world(extra=()):
+    em = base.Emulator(delay_scale=1.0)
+    for cls in (Ec2Service, Ecs, FakeElbv2) + tuple(extra):
+        em.register(cls)
+    vpc = call(em, "ec2", "CreateVpc", CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    advance(em, 2)
+    azs = ["us-east-1a", "us-east-1b"]
+    subnets = [call(em, "ec2", "CreateSubnet", VpcId=vpc, CidrBlock=f"10.0.{i}.0/24",
+                    AvailabilityZone=azs[i])["Subnet"]["SubnetId"] for i in range(2)]
+    sg = call(em, "ec2", "CreateSecurityGroup", GroupName="tasks", Description="tasks",
+              VpcId=vpc)["GroupId"]
+    elb = em.services["elbv2"]
+    lb = elb.add_lb("web")
+    tg_a = elb.add_tg("web-a", lb, 100)
+    tg_b = elb.add_tg("web-b", lb, 0)
+    call(em, "ecs", "CreateCluster", clusterName="apps")
+    return {"em": em, "vpc": vpc, "subnets": subnets, "sg": sg, "lb": lb, "tg_a": tg_a,
+            "tg_b": tg_b}
+
+
+def register_td(em, image="repo/web:1", family="web", cpu="256", memory="512"):
+    return call(em, "ecs", "RegisterTaskDefinition", family=family, networkMode="awsvpc",
+                requiresCompatibilities=["FARGATE"], cpu=cpu, memory=memory,
+                executionRoleArn=f"arn:aws:iam::{base.ACCOUNT_ID}:role/exec",
+                containerDefinitions=[{"name": "app", "image": image, "essential": True,
+                                       "portMappings": [{"containerPort": 8080}]}]
+                )["taskDefinition"]
+
+
+def create_service(w, td_arn, name="web-a", desired=2, tg=None, **extra):
+    return call(w["em"], "ecs", "CreateService", cluster="apps", serviceName=name,
+                taskDefinition=td_arn, desiredCount=desired, launchType="FARGATE",
+                loadBalancers=[{"targetGroupArn": tg or w["tg_a"], "containerName": "app",
+                                "containerPort": 8080}],
+                networkConfiguration={"awsvpcConfiguration": {
+                    "subnets": w["subnets"], "securityGroups": [w["sg"]],
+                    "assignPublicIp": "DISABLED"}}, **extra)["service"]
+
+
+def describe(em, name):
+    return call(em, "ecs", "DescribeServices", cluster="apps", services=[name])["services"][0]
+
+
+def test_fargate_sizes_and_revisions():
+    w = make_world()
+    em = w["em"]
+    with pytest.raises(AwsError) as e:
+        register_td(em, cpu="256", memory="4096")
+    assert e.value.code == "ClientException" and "No Fargate configuration" in e.value.message
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "RegisterTaskDefinition", family="x", networkMode="bridge",
+             requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+             containerDefinitions=[{"name": "a", "image": "i"}])
+    assert e.value.message == "Fargate only supports network mode 'awsvpc'."
+    td1 = register_td(em, cpu="1 vCPU", memory="2 GB")
+    td2 = register_td(em)
+    assert td1["taskDefinitionArn"].endswith(":task-definition/web:1")
+    assert (td1["cpu"], td1["memory"]) == ("1024", "2048")
+    assert td2["revision"] == 2 and "FARGATE" in td2["compatibilities"]
+    call(em, "ecs", "DeregisterTaskDefinition", taskDefinition="web:1")
+    assert call(em, "ecs", "DescribeTaskDefinition", taskDefinition="web:1")[
+        "taskDefinition"]["status"] == "INACTIVE"
+    assert call(em, "ecs", "DescribeTaskDefinition", taskDefinition="web")[
+        "taskDefinition"]["revision"] == 2
+    arns = call(em, "ecs", "ListTaskDefinitions", familyPrefix="web")["taskDefinitionArns"]
+    assert arns == [td2["taskDefinitionArn"]]
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "DeregisterTaskDefinition", taskDefinition="web")
+    assert e.value.code == "ClientException"
+
+
+def test_tasks_start_register_and_scale_down():
+    w = make_world()
+    em = w["em"]
+    em.profiles["repo/web:1"] = {"start_seconds": 10.0}
+    td = register_td(em)
+    svc = create_service(w, td["taskDefinitionArn"], desired=2)
+    assert svc["status"] == "ACTIVE" and svc["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    advance(em, 1)
+    s = describe(em, "web-a")
+    assert (s["pendingCount"], s["runningCount"]) == (2, 0)
+    tasks = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a")["taskArns"]
+    assert len(tasks) == 2
+    desc = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=tasks)["tasks"]
+    assert {t["lastStatus"] for t in desc} <= {"PROVISIONING", "PENDING"}
+    subnets = {d["value"] for t in desc for d in t["attachments"][0]["details"]
+               if d["name"] == "subnetId"}
+    assert subnets == set(w["subnets"])   # spread over both subnets
+    enis = call(em, "ec2", "DescribeNetworkInterfaces")["NetworkInterfaces"]
+    assert len(enis) == 2
+    assert w["em"].services["elbv2"].healthy_targets(w["tg_a"]) == []
+    advance(em, 10)
+    s = describe(em, "web-a")
+    assert (s["pendingCount"], s["runningCount"]) == (0, 2)
+    assert s["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert any("steady state" in e["message"] for e in s["events"])
+    ips = {e["PrivateIpAddress"] for e in enis}
+    assert set(em.services["elbv2"].healthy_targets(w["tg_a"])) == ips
+    # scale down to 0: deregistered at once, stopped a few seconds later, ENIs gone
+    call(em, "ecs", "UpdateService", cluster="apps", service="web-a", desiredCount=0)
+    advance(em, 1)
+    assert em.services["elbv2"].healthy_targets(w["tg_a"]) == []
+    advance(em, 5)
+    s = describe(em, "web-a")
+    assert (s["runningCount"], s["pendingCount"]) == (0, 0)
+    stopped = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a",
+                   desiredStatus="STOPPED")["taskArns"]
+    desc = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=stopped)["tasks"]
+    assert {t["lastStatus"] for t in desc} == {"STOPPED"}
+    assert call(em, "ec2", "DescribeNetworkInterfaces")["NetworkInterfaces"] == []
+
+
+def test_new_deployment_replaces_tasks():
+    w = make_world()
+    em = w["em"]
+    td1 = register_td(em, image="repo/web:1")
+    td2 = register_td(em, image="repo/web:2")
+    create_service(w, td1["taskDefinitionArn"], desired=2)
+    advance(em, 7)
+    s = call(em, "ecs", "UpdateService", cluster="apps", service="web-a",
+             taskDefinition=td2["taskDefinitionArn"])["service"]
+    deps = s["deployments"]
+    assert [d["status"] for d in deps] == ["PRIMARY", "ACTIVE"]
+    assert deps[0]["taskDefinition"] == td2["taskDefinitionArn"]
+    assert deps[0]["rolloutState"] == "IN_PROGRESS"
+    advance(em, 2)
+    s = describe(em, "web-a")
+    assert s["runningCount"] == 2 and s["pendingCount"] == 2   # old still serving
+    advance(em, 8)
+    s = describe(em, "web-a")
+    assert len(s["deployments"]) == 1
+    assert s["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert s["runningCount"] == 2
+    images = em.services["ecs"].target_images_internal()
+    healthy = em.services["elbv2"].healthy_targets(w["tg_a"])
+    assert len(healthy) == 2 and {images[ip] for ip in healthy} == {"repo/web:2"}
+
+
+def test_unhealthy_tasks_are_replaced():
+    w = make_world()
+    em = w["em"]
+    em.profiles["repo/bad:1"] = {"healthy": False, "start_seconds": 2.0}
+    td = register_td(em, image="repo/bad:1")
+    create_service(w, td["taskDefinitionArn"], desired=1, healthCheckGracePeriodSeconds=10)
+    advance(em, 4)
+    first = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a")["taskArns"]
+    assert len(first) == 1
+    assert em.services["elbv2"].tgs[w["tg_a"]]["targets"]   # registered, unhealthy
+    assert em.services["elbv2"].healthy_targets(w["tg_a"]) == []
+    advance(em, 41)
+    t = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=first)["tasks"][0]
+    assert t["desiredStatus"] == "STOPPED"
+    assert t["stoppedReason"].startswith("Task failed ELB health checks")
+    now = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a")["taskArns"]
+    assert len(now) == 1 and now != first
+    s = describe(em, "web-a")
+    assert s["deployments"][0]["failedTasks"] >= 1
+    assert s["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+
+
+def test_circuit_breaker_rolls_back():
+    w = make_world()
+    em = w["em"]
+    em.profiles["repo/bad:1"] = {"healthy": False, "start_seconds": 1.0}
+    good = register_td(em, image="repo/web:1")
+    bad = register_td(em, image="repo/bad:1")
+    create_service(w, good["taskDefinitionArn"], desired=1, deploymentConfiguration={
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    advance(em, 7)
+    call(em, "ecs", "UpdateService", cluster="apps", service="web-a",
+         taskDefinition=bad["taskDefinitionArn"])
+    advance(em, 200)
+    s = describe(em, "web-a")
+    assert s["taskDefinition"] == good["taskDefinitionArn"]
+    assert s["deployments"][0]["rolloutState"] == "COMPLETED"
+
+
+def test_service_errors_and_deletion():
+    w = make_world()
+    em = w["em"]
+    td = register_td(em)
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "CreateService", cluster="apps", serviceName="x",
+             taskDefinition=td["taskDefinitionArn"], desiredCount=1, launchType="FARGATE")
+    assert e.value.code == "InvalidParameterException" and "Network Configuration" in \
+        e.value.message
+    with pytest.raises(AwsError) as e:
+        create_service(w, td["taskDefinitionArn"], name="y",
+                       tg=w["tg_a"].replace("web-a", "nope"))
+    assert e.value.code == "InvalidParameterException"
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "CreateService", cluster="nope", serviceName="x",
+             taskDefinition=td["taskDefinitionArn"], desiredCount=1)
+    assert e.value.code == "ClusterNotFoundException"
+    create_service(w, td["taskDefinitionArn"], desired=1, tags=[{"key": "a", "value": "1"}],
+                   propagateTags="SERVICE", enableECSManagedTags=True)
+    with pytest.raises(AwsError) as e:
+        create_service(w, td["taskDefinitionArn"], desired=1)
+    assert e.value.message == "Creation of service was not idempotent."
+    advance(em, 6)
+    task = call(em, "ecs", "ListTasks", cluster="apps")["taskArns"][0]
+    tags = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=[task], include=["TAGS"])[
+        "tasks"][0]["tags"]
+    assert {"key": "a", "value": "1"} in tags and \
+        {"key": "aws:ecs:serviceName", "value": "web-a"} in tags
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "DeleteCluster", cluster="apps")
+    assert e.value.code == "ClusterContainsServicesException"
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "DeleteService", cluster="apps", service="web-a")
+    assert e.value.code == "InvalidParameterException"
+    s = call(em, "ecs", "DeleteService", cluster="apps", service="web-a", force=True)["service"]
+    assert s["status"] == "DRAINING"
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "UpdateService", cluster="apps", service="web-a", desiredCount=1)
+    assert e.value.code == "ServiceNotActiveException"
+    advance(em, 8)
+    assert describe(em, "web-a")["status"] == "INACTIVE"
+    assert call(em, "ecs", "ListServices", cluster="apps")["serviceArns"] == []
+    c = call(em, "ecs", "DeleteCluster", cluster="apps")["cluster"]
+    assert c["status"] == "INACTIVE"
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "ListServices", cluster="apps")
+    assert e.value.code == "ClusterNotFoundException"
+
+
+def test_tags_and_listing():
+    w = make_world()
+    em = w["em"]
+    td = register_td(em)
+    svc = create_service(w, td["taskDefinitionArn"], desired=0)
+    call(em, "ecs", "TagResource", resourceArn=svc["serviceArn"],
+         tags=[{"key": "aviary.io/app", "value": "web"}])
+    assert call(em, "ecs", "ListTagsForResource", resourceArn=svc["serviceArn"])["tags"] == [
+        {"key": "aviary.io/app", "value": "web"}]
+    call(em, "ecs", "UntagResource", resourceArn=svc["serviceArn"], tagKeys=["aviary.io/app"])
+    assert call(em, "ecs", "ListTagsForResource", resourceArn=svc["serviceArn"])["tags"] == []
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "TagResource", resourceArn=svc["serviceArn"] + "x",
+             tags=[{"key": "k", "value": "v"}])
+    assert e.value.code == "ResourceNotFoundException"
+    for i in range(12):
+        create_service(w, td["taskDefinitionArn"], name=f"s{i:02d}", desired=0)
+    page1 = call(em, "ecs", "ListServices", cluster="apps")
+    assert len(page1["serviceArns"]) == 10
+    page2 = call(em, "ecs", "ListServices", cluster="apps", nextToken=page1["nextToken"])
+    assert len(page2["serviceArns"]) == 3 and "nextToken" not in page2
+    out = call(em, "ecs", "DescribeServices", cluster="apps", services=["s00", "missing"])
+    assert len(out["services"]) == 1 and out["failures"][0]["reason"] == "MISSING"
