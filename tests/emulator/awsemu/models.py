@@ -32,6 +32,15 @@ class Models:
             if m.metadata["protocol"] in ("query", "ec2"):
                 self.by_api_version[m.metadata["apiVersion"]] = m
 
+    _shared = None
+
+    @classmethod
+    def shared(cls):
+        """One process-wide instance (models are read-only once loaded)."""
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
+
     def get(self, name):
         return self.by_name[name]
 
