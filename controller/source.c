@@ -1,0 +1,106 @@
+/* Snapshot helpers shared by the directory and S3 sources (see source.h). */
+#include "controller/source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void file_clear(struct source_file *f)
+{
+    free(f->name);
+    free(f->path);
+    free(f->data);
+    free(f->error);
+    memset(f, 0, sizeof(*f));
+}
+
+void source_snapshot_clear(struct source_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n; i++)
+        file_clear(&snap->files[i]);
+    free(snap->files);
+    snap->files = NULL;
+    snap->n = 0;
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    d = strdup(s);
+    if (d == NULL)
+        *failed = 1;
+    return d;
+}
+
+int source_snapshot_copy(struct source_snapshot *dst, const struct source_snapshot *src)
+{
+    int failed = 0;
+
+    dst->n = 0;
+    dst->files = src->n ? calloc(src->n, sizeof(*dst->files)) : NULL;
+    if (src->n && dst->files == NULL)
+        return -1;
+    for (size_t i = 0; i < src->n; i++) {
+        const struct source_file *s = &src->files[i];
+        struct source_file *d = &dst->files[i];
+        d->name = dup_or_null(s->name, &failed);
+        d->path = dup_or_null(s->path, &failed);
+        d->error = dup_or_null(s->error, &failed);
+        if (s->data != NULL) {
+            d->data = malloc(s->len + 1);
+            if (d->data == NULL)
+                failed = 1;
+            else
+                memcpy(d->data, s->data, s->len + 1);
+        }
+        d->len = s->len;
+        memcpy(d->id, s->id, sizeof(d->id));
+        dst->n = i + 1;
+        if (failed) {
+            source_snapshot_clear(dst);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int same_string(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+int source_snapshot_equal(const struct source_snapshot *a, const struct source_snapshot *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->files[i].name, b->files[i].name) != 0 ||
+            strcmp(a->files[i].id, b->files[i].id) != 0 ||
+            !same_string(a->files[i].error, b->files[i].error))
+            return 0;
+    }
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int source_is_manifest_name(const char *name)
+{
+    const char *base = strrchr(name, '/');
+
+    base = base ? base + 1 : name;
+    if (base[0] == '.' || base[0] == '#' || base[0] == '~' || base[0] == '\0')
+        return 0;
+    if (!ends_with(base, ".yaml") && !ends_with(base, ".yml"))
+        return 0;
+    /* "x.yaml" must have a stem */
+    return strcmp(base, ".yaml") != 0 && strcmp(base, ".yml") != 0;
+}
