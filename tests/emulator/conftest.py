@@ -42,9 +42,11 @@ class Running:
                                         aws_secret_access_key=kw.pop("secret", SECRET_KEY),
                                         aws_session_token=kw.pop("token", None),
                                         region_name=kw.pop("region", REGION))
-        config = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
                         read_timeout=kw.pop("read_timeout", 10),
                         s3={"addressing_style": "path"})
+        if "config" in kw:
+            config = config.merge(kw.pop("config"))
         return session.client(service, endpoint_url=self.url, config=config, **kw)
 
     def cli_env(self):

@@ -30,7 +30,9 @@ def _content_model(models, raw, signed_model):
 
 
 def route(models, raw, auth):
-    """(model, operation name) of a request; raises RouteError."""
+    """(model, operation name, None) of a request, or (model, None, error)
+    when the service is known but not the operation (reported after the
+    signature is checked, as AWS does); raises RouteError."""
     signed_model = models.by_signing_name.get(auth.service) if auth else None
     if auth and signed_model is None:
         model = _content_model(models, raw, None) or models.get("s3")
@@ -50,6 +52,6 @@ def route(models, raw, auth):
         else:
             err = AwsError("NotImplemented", "A header or query you provided implies "
                            "functionality that is not implemented", status=501)
-        raise RouteError(model, err)
-    return model, op
+        return model, None, err
+    return model, op, None
 

@@ -88,16 +88,17 @@ class App:
             try:
                 auth = scope_of(raw)
             except ValueError as exc:
-                auth = None
-                model, op = route(self.models, raw, None)
+                model, op, _ = route(self.models, raw, None)
                 raise codes.incomplete_signature(model, str(exc))
-            model, op = route(self.models, raw, auth)
+            model, op, op_error = route(self.models, raw, auth)
             if auth is None:
-                if not self.models.allows_unsigned(model, op):
+                if op is None or not self.models.allows_unsigned(model, op):
                     raise codes.missing_auth(model)
                 access_key = None
             else:
                 access_key = verify(self.emulator, model, raw, auth)
+            if op_error is not None:
+                raise op_error
             latency, action = self.faults.decide(model, op)
             if latency:
                 time.sleep(latency)
