@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "controller/status.h"
+#include "reconcilers/status.h"
 
 static const char *cond_field(json_t *st, const char *type, const char *field)
 {

@@ -1,5 +1,5 @@
 /* Status documents: phases, conditions, bounded events (see status.h). */
-#include "controller/status.h"
+#include "reconcilers/status.h"
 
 #include <stdio.h>
 #include <string.h>

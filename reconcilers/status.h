@@ -3,8 +3,8 @@
  * lastTransitionTime unless their status changes, events are bounded and
  * repeated ones are counted instead of appended. Pure functions; the caller
  * owns the document (any thread, not shared). */
-#ifndef AVIARY_CONTROLLER_STATUS_H
-#define AVIARY_CONTROLLER_STATUS_H
+#ifndef AVIARY_RECONCILERS_STATUS_H
+#define AVIARY_RECONCILERS_STATUS_H
 
 #include <jansson.h>
 #include <stdbool.h>
