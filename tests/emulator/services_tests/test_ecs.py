@@ -1,6 +1,6 @@
 """ECS service module: task definitions, services, deployments and the task
-lifecycle against the real EC2 module and a load balancer (the real ELBv2
-module when present, else a small fake with the agreed internal functions)."""
+lifecycle against the real EC2 and ELBv2 modules. Time is moved by hand
+(clock offset) and every service ticked, so nothing sleeps."""
 
 import pytest
 
@@ -8,63 +8,9 @@ from awsemu import base
 from awsemu.base import AwsError
 from awsemu.services.ec2 import Ec2Service
 from awsemu.services.ecs import Ecs
+from awsemu.services.elbv2 import Elbv2Service
 
 REGION = "us-east-1"
-
-
-class FakeElbv2(base.Service):
-    """The ELBv2 cross-service functions ECS and the traffic model use."""
-    SERVICE = "elbv2"
-
-    def __init__(self, emulator):
-        super().__init__(emulator)
-        self.tgs = {}       # arn -> {"TargetType", "LoadBalancerArns", "targets": {(ip, port): healthy}}
-        self.lbs = {}       # arn -> {"LoadBalancerArn", "LoadBalancerName", "State"}
-        self.weights = {}   # lb arn -> {tg arn: weight}
-
-    def add_lb(self, name):
-        arn = f"arn:aws:elasticloadbalancing:{REGION}:{base.ACCOUNT_ID}:loadbalancer/app/{name}/0123456789abcdef"
-        self.lbs[arn] = {"LoadBalancerArn": arn, "LoadBalancerName": name,
-                         "State": {"Code": "active"}}
-        self.weights[arn] = {}
-        return arn
-
-    def add_tg(self, name, lb_arn, weight=0):
-        arn = f"arn:aws:elasticloadbalancing:{REGION}:{base.ACCOUNT_ID}:targetgroup/{name}/fedcba9876543210"
-        self.tgs[arn] = {"TargetType": "ip", "LoadBalancerArns": [lb_arn], "targets": {}}
-        self.weights[lb_arn][arn] = weight
-        return arn
-
-    def register_targets_internal(self, tg_arn, targets):
-        for t in targets:
-            self.tgs[tg_arn]["targets"][(t["Id"], t["Port"])] = t["healthy"]
-
-    def deregister_targets_internal(self, tg_arn, targets):
-        for t in targets:
-            self.tgs[tg_arn]["targets"].pop((t["Id"], t["Port"]), None)
-
-    def target_group(self, tg_arn):
-        tg = self.tgs.get(tg_arn)
-        return None if tg is None else {"TargetGroupArn": tg_arn, "TargetType": tg["TargetType"],
-                                        "LoadBalancerArns": tg["LoadBalancerArns"]}
-
-    def healthy_targets(self, tg_arn):
-        return [ip for (ip, _), ok in self.tgs[tg_arn]["targets"].items() if ok]
-
-    def listener_weights(self, lb_arn):
-        return dict(self.weights.get(lb_arn, {}))
-
-    def load_balancers(self):
-        return list(self.lbs.values())
-
-    def lb_dimension(self, lb_arn):
-        return "app/" + lb_arn.split("loadbalancer/app/", 1)[1]
-
-    def tg_dimension(self, tg_arn):
-        return tg_arn.split(":")[-1]
-
-    def weight_history(self):
-        return []
 
 
 def ctx(em, service, op, region=REGION):
@@ -85,8 +31,12 @@ def advance(em, seconds, step=1.0):
 
 
 def make_world(extra=()):
+    """A VPC with two subnets, a task security group, an active ALB with an
+    HTTP:80 listener forwarding to target groups web-a (100) and web-b (0)
+    (5 s health checks, 2 to become healthy, 5 s deregistration delay) and
+    an ECS cluster "apps"."""
     em = base.Emulator(delay_scale=1.0)
-    for cls in (Ec2Service, Ecs, FakeElbv2) + tuple(extra):
+    for cls in (Ec2Service, Ecs, Elbv2Service) + tuple(extra):
         em.register(cls)
     vpc = call(em, "ec2", "CreateVpc", CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     advance(em, 2)
@@ -95,13 +45,43 @@ def make_world(extra=()):
                     AvailabilityZone=azs[i])["Subnet"]["SubnetId"] for i in range(2)]
     sg = call(em, "ec2", "CreateSecurityGroup", GroupName="tasks", Description="tasks",
               VpcId=vpc)["GroupId"]
-    elb = em.services["elbv2"]
-    lb = elb.add_lb("web")
-    tg_a = elb.add_tg("web-a", lb, 100)
-    tg_b = elb.add_tg("web-b", lb, 0)
+    igw = call(em, "ec2", "CreateInternetGateway")["InternetGateway"]["InternetGatewayId"]
+    call(em, "ec2", "AttachInternetGateway", InternetGatewayId=igw, VpcId=vpc)
+    lb = call(em, "elbv2", "CreateLoadBalancer", Name="web", Subnets=subnets,
+              SecurityGroups=[sg])["LoadBalancers"][0]["LoadBalancerArn"]
+    tgs = []
+    for name in ("web-a", "web-b"):
+        tg = call(em, "elbv2", "CreateTargetGroup", Name=name, Protocol="HTTP", Port=8080,
+                  VpcId=vpc, TargetType="ip", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                  HealthyThresholdCount=2, UnhealthyThresholdCount=2
+                  )["TargetGroups"][0]["TargetGroupArn"]
+        call(em, "elbv2", "ModifyTargetGroupAttributes", TargetGroupArn=tg, Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
+        tgs.append(tg)
+    listener = call(em, "elbv2", "CreateListener", LoadBalancerArn=lb, Protocol="HTTP", Port=80,
+                    DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
+                        {"TargetGroupArn": tgs[0], "Weight": 100},
+                        {"TargetGroupArn": tgs[1], "Weight": 0}]}}])["Listeners"][0]["ListenerArn"]
     call(em, "ecs", "CreateCluster", clusterName="apps")
-    return {"em": em, "vpc": vpc, "subnets": subnets, "sg": sg, "lb": lb, "tg_a": tg_a,
-            "tg_b": tg_b}
+    advance(em, 61)   # the load balancer becomes active
+    return {"em": em, "vpc": vpc, "subnets": subnets, "sg": sg, "lb": lb, "tg_a": tgs[0],
+            "tg_b": tgs[1], "listener": listener}
+
+
+def set_weights(w, a, b):
+    call(w["em"], "elbv2", "ModifyListener", ListenerArn=w["listener"], DefaultActions=[
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": [
+            {"TargetGroupArn": w["tg_a"], "Weight": a},
+            {"TargetGroupArn": w["tg_b"], "Weight": b}]}}])
+
+
+def task_enis(em):
+    return [e for e in call(em, "ec2", "DescribeNetworkInterfaces")["NetworkInterfaces"]
+            if e["Description"].startswith("arn:aws:ecs:")]
+
+
+def healthy(w, tg="tg_a"):
+    return set(w["em"].services["elbv2"].healthy_targets(w[tg]))
 
 
 def register_td(em, image="repo/web:1", family="web", cpu="256", memory="512"):
@@ -172,28 +152,36 @@ def test_tasks_start_register_and_scale_down():
     subnets = {d["value"] for t in desc for d in t["attachments"][0]["details"]
                if d["name"] == "subnetId"}
     assert subnets == set(w["subnets"])   # spread over both subnets
-    enis = call(em, "ec2", "DescribeNetworkInterfaces")["NetworkInterfaces"]
+    enis = task_enis(em)
     assert len(enis) == 2
-    assert w["em"].services["elbv2"].healthy_targets(w["tg_a"]) == []
+    assert healthy(w) == set()
     advance(em, 10)
     s = describe(em, "web-a")
     assert (s["pendingCount"], s["runningCount"]) == (0, 2)
+    assert healthy(w) == set()    # registered, initial health checks in progress
+    advance(em, 11)
     assert s["deployments"][0]["rolloutState"] == "COMPLETED"
     assert any("steady state" in e["message"] for e in s["events"])
     ips = {e["PrivateIpAddress"] for e in enis}
-    assert set(em.services["elbv2"].healthy_targets(w["tg_a"])) == ips
-    # scale down to 0: deregistered at once, stopped a few seconds later, ENIs gone
+    assert healthy(w) == ips
+    # scale down to 0: deregistered at once, stopped after draining, ENIs gone
     call(em, "ecs", "UpdateService", cluster="apps", service="web-a", desiredCount=0)
     advance(em, 1)
-    assert em.services["elbv2"].healthy_targets(w["tg_a"]) == []
-    advance(em, 5)
+    assert healthy(w) == set()
+    states = em.services["elbv2"].target_states(w["tg_a"])
+    assert set(states.values()) == {"draining"}
+    tasks = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a",
+                 desiredStatus="STOPPED")["taskArns"]
+    desc = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=tasks)["tasks"]
+    assert {t["lastStatus"] for t in desc} == {"DEACTIVATING"}
+    advance(em, 10)
     s = describe(em, "web-a")
     assert (s["runningCount"], s["pendingCount"]) == (0, 0)
     stopped = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a",
                    desiredStatus="STOPPED")["taskArns"]
     desc = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=stopped)["tasks"]
     assert {t["lastStatus"] for t in desc} == {"STOPPED"}
-    assert call(em, "ec2", "DescribeNetworkInterfaces")["NetworkInterfaces"] == []
+    assert task_enis(em) == []
 
 
 def test_new_deployment_replaces_tasks():
@@ -217,9 +205,10 @@ def test_new_deployment_replaces_tasks():
     assert len(s["deployments"]) == 1
     assert s["deployments"][0]["rolloutState"] == "COMPLETED"
     assert s["runningCount"] == 2
+    advance(em, 11)
     images = em.services["ecs"].target_images_internal()
-    healthy = em.services["elbv2"].healthy_targets(w["tg_a"])
-    assert len(healthy) == 2 and {images[ip] for ip in healthy} == {"repo/web:2"}
+    now_healthy = healthy(w)
+    assert len(now_healthy) == 2 and {images[ip] for ip in now_healthy} == {"repo/web:2"}
 
 
 def test_unhealthy_tasks_are_replaced():
@@ -231,9 +220,10 @@ def test_unhealthy_tasks_are_replaced():
     advance(em, 4)
     first = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a")["taskArns"]
     assert len(first) == 1
-    assert em.services["elbv2"].tgs[w["tg_a"]]["targets"]   # registered, unhealthy
-    assert em.services["elbv2"].healthy_targets(w["tg_a"]) == []
-    advance(em, 41)
+    assert em.services["elbv2"].target_states(w["tg_a"])   # registered
+    advance(em, 11)
+    assert set(em.services["elbv2"].target_states(w["tg_a"]).values()) == {"unhealthy"}
+    advance(em, 30)
     t = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=first)["tasks"][0]
     assert t["desiredStatus"] == "STOPPED"
     assert t["stoppedReason"].startswith("Task failed ELB health checks")
@@ -274,6 +264,11 @@ def test_service_errors_and_deletion():
         create_service(w, td["taskDefinitionArn"], name="y",
                        tg=w["tg_a"].replace("web-a", "nope"))
     assert e.value.code == "InvalidParameterException"
+    lonely = call(em, "elbv2", "CreateTargetGroup", Name="lonely", Protocol="HTTP", Port=80,
+                  VpcId=w["vpc"], TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    with pytest.raises(AwsError) as e:
+        create_service(w, td["taskDefinitionArn"], name="y", tg=lonely)
+    assert "does not have an associated load balancer" in e.value.message
     with pytest.raises(AwsError) as e:
         call(em, "ecs", "CreateService", cluster="nope", serviceName="x",
              taskDefinition=td["taskDefinitionArn"], desiredCount=1)
@@ -300,7 +295,7 @@ def test_service_errors_and_deletion():
     with pytest.raises(AwsError) as e:
         call(em, "ecs", "UpdateService", cluster="apps", service="web-a", desiredCount=1)
     assert e.value.code == "ServiceNotActiveException"
-    advance(em, 8)
+    advance(em, 14)
     assert describe(em, "web-a")["status"] == "INACTIVE"
     assert call(em, "ecs", "ListServices", cluster="apps")["serviceArns"] == []
     c = call(em, "ecs", "DeleteCluster", cluster="apps")["cluster"]

@@ -247,18 +247,22 @@ class Cloudwatch(base.Service):
     def stat_values(self, region, namespace, metric, dims, period, stat, start, end,
                     unit=None):
         """[(bucket start, value)] ascending for the buckets of ``period`` seconds
-        that have data in [start, end). ``stat`` is parsed (see parse_stat)."""
+        that have data in [start, end). ``stat`` is parsed (see parse_stat).
+        Sub-minute periods round StartTime down to the period, longer ones to the
+        minute, as CloudWatch does for data younger than 15 days."""
         key = (region, namespace, metric, tuple(sorted(dims.items())))
         s = self.series.get(key)
         if s is None:
             return []
-        first = math.floor(start / period) * period
+        # Buckets start at StartTime rounded down (to the period below a minute,
+        # else to the minute) and follow each other every ``period`` seconds.
+        first = math.floor(start / min(period, 60)) * min(period, 60)
         want_pairs = stat not in SIMPLE_STATS
         buckets = {}
         for point in s.window(first, end):
             if unit is not None and point[1] != unit:
                 continue
-            b = math.floor(point[0] / period) * period
+            b = first + math.floor((point[0] - first) / period) * period
             bucket = buckets.get(b)
             if bucket is None:
                 bucket = buckets[b] = Bucket()
@@ -271,12 +275,18 @@ class Cloudwatch(base.Service):
         return out
 
     def metric_value_internal(self, region, namespace, metric, dims, stat, seconds):
-        """One statistic over the last ``seconds`` (for target tracking), or None."""
+        """One statistic over the datapoints of the last ``seconds`` (for target
+        tracking), or None when there are none."""
         with self.lock:
             now = self.clock.now()
-            vals = self.stat_values(region, namespace, metric, dims, max(1, int(seconds)),
-                                    parse_stat(stat), now - seconds, now)
-            return vals[-1][1] if vals else None
+            s = self.series.get((region, namespace, metric, tuple(sorted(dims.items()))))
+            if s is None:
+                return None
+            parsed = parse_stat(stat)
+            bucket = Bucket()
+            for point in s.window(now - seconds, now):
+                bucket.add(point, parsed not in SIMPLE_STATS)
+            return bucket.value(parsed)
 
     # ---- PutMetricData ------------------------------------------------------
     def PutMetricData(self, req, params):

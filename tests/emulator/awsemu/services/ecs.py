@@ -566,8 +566,7 @@ class Ecs(base.Service):
                "desiredCount": svc["desiredCount"], "failedTasks": 0, "createdAt": now,
                "updatedAt": now, "launchType": "FARGATE",
                "platformVersion": "1.4.0", "platformFamily": "Linux",
-               "rolloutState": "IN_PROGRESS",
-               "rolloutStateReason": "ECS deployment " + "{id}" + " in progress."}
+               "rolloutState": "IN_PROGRESS"}
         dep["rolloutStateReason"] = f"ECS deployment {dep['id']} in progress."
         if svc.get("networkConfiguration"):
             dep["networkConfiguration"] = svc["networkConfiguration"]
@@ -935,14 +934,23 @@ class Ecs(base.Service):
         t["_stop_at"] = now
 
     def _deregister(self, t):
+        """Deregister from every target group; the task keeps running
+        (DEACTIVATING) for the longest deregistration delay, as ECS waits for
+        connections to drain."""
         elbv2 = self.emulator.services.get("elbv2")
+        drain = 0.0
         for tg, port in t["_registered"]:
-            if elbv2 is not None:
-                try:
-                    elbv2.deregister_targets_internal(tg, [{"Id": t["_ip"], "Port": port}])
-                except AwsError:
-                    pass
+            if elbv2 is None:
+                continue
+            try:
+                elbv2.deregister_targets_internal(tg, [{"Id": t["_ip"], "Port": port}])
+                info = elbv2.target_group(tg) or {}
+                drain = max(drain, float((info.get("Attributes") or {}).get(
+                    "deregistration_delay.timeout_seconds", 0)))
+            except (AwsError, ValueError):
+                pass
         t["_registered"] = []
+        t["_drain"] = self.clock.delay(drain)
 
     def _register(self, t, svc):
         elbv2 = self.emulator.services.get("elbv2")
@@ -999,15 +1007,16 @@ class Ecs(base.Service):
         p1, p2, p3 = (self.clock.delay(x) for x in STOP_PHASE_SECONDS)
         if t["lastStatus"] in ("PROVISIONING", "PENDING"):
             t["lastStatus"] = "DEPROVISIONING"
-        if t["lastStatus"] == "DEACTIVATING" and now >= t["_stop_at"] + p1:
+        drain = t.get("_drain", 0.0)
+        if t["lastStatus"] == "DEACTIVATING" and now >= t["_stop_at"] + drain + p1:
             t["lastStatus"] = "STOPPING"
             t["executionStoppedAt"] = self.clock.utcnow()
             for c in t["containers"]:
                 c["lastStatus"] = "STOPPED"
                 c["exitCode"] = 143 if t["stopCode"] != "TaskFailedToStart" else 1
-        if t["lastStatus"] == "STOPPING" and now >= t["_stop_at"] + p2:
+        if t["lastStatus"] == "STOPPING" and now >= t["_stop_at"] + drain + p2:
             t["lastStatus"] = "DEPROVISIONING"
-        if t["lastStatus"] == "DEPROVISIONING" and now >= t["_stop_at"] + p3:
+        if t["lastStatus"] == "DEPROVISIONING" and now >= t["_stop_at"] + drain + p3:
             t["lastStatus"] = "STOPPED"
             t["stoppedAt"] = self.clock.utcnow()
             t["version"] += 1
