@@ -265,59 +265,81 @@ json_t *store_get(struct store *st, const char *kind, const char *name)
     return copy;
 }
 
-int store_put(struct store *st, const char *kind, const char *name, const json_t *rec)
+/* Persists and installs rec (taking ownership); caller holds the mutex.
+ * Returns 0, or -1 with the previous record untouched. */
+static int put_locked(struct store *st, const char *kind, const char *name, json_t *rec)
 {
     char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
-    json_t *copy = NULL;
     char *text = NULL;
     int rc = -1;
+
+    /* The record names itself so a reload needs nothing but the file. */
+    if (json_object_set_new(rec, "kind", json_string(kind)) != 0 ||
+        json_object_set_new(rec, "name", json_string(name)) != 0)
+        goto out;
+    if (st->dir != NULL) {
+        text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (text == NULL || strlen(text) > STORE_RECORD_MAX ||
+            record_path(st, kind, name, "", path, sizeof(path)) != 0 ||
+            record_path(st, kind, name, ".tmp", tmp, sizeof(tmp)) != 0)
+            goto out;
+        snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
+        if (write_atomic(objdir, path, tmp, text) != 0)
+            goto out;
+    }
+    rc = set_record(st, kind, name, rec);
+    rec = NULL;
+out:
+    free(text);
+    json_decref(rec);
+    return rc;
+}
+
+int store_put(struct store *st, const char *kind, const char *name, const json_t *rec)
+{
+    json_t *copy;
+    int rc;
 
     if (!safe_component(kind) || !safe_component(name) || !json_is_object(rec))
         return -1;
     copy = json_deep_copy(rec);
     if (copy == NULL)
         return -1;
-    /* The record names itself so a reload needs nothing but the file. */
-    if (json_object_set_new(copy, "kind", json_string(kind)) != 0 ||
-        json_object_set_new(copy, "name", json_string(name)) != 0)
-        goto out;
     pthread_mutex_lock(&st->mu);
-    if (st->dir != NULL) {
-        text = json_dumps(copy, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (text == NULL || strlen(text) > STORE_RECORD_MAX ||
-            record_path(st, kind, name, "", path, sizeof(path)) != 0 ||
-            record_path(st, kind, name, ".tmp", tmp, sizeof(tmp)) != 0) {
-            pthread_mutex_unlock(&st->mu);
-            goto out;
-        }
-        snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
-        if (write_atomic(objdir, path, tmp, text) != 0) {
-            pthread_mutex_unlock(&st->mu);
-            goto out;
-        }
-    }
-    rc = set_record(st, kind, name, copy);
-    copy = NULL;
+    rc = put_locked(st, kind, name, copy);
     pthread_mutex_unlock(&st->mu);
-out:
-    free(text);
-    json_decref(copy);
     return rc;
 }
 
-int store_delete(struct store *st, const char *kind, const char *name)
+int store_set_field(struct store *st, const char *kind, const char *name, const char *key,
+                    const json_t *value)
+{
+    struct store_record *r;
+    json_t *rec;
+    int rc = -1;
+
+    if (!safe_component(kind) || !safe_component(name))
+        return -1;
+    pthread_mutex_lock(&st->mu);
+    r = find(st, kind, name);
+    rec = r != NULL ? json_deep_copy(r->rec) : json_object();
+    if (rec != NULL && json_object_set_new(rec, key, json_deep_copy(value)) == 0)
+        rc = put_locked(st, kind, name, rec);
+    else
+        json_decref(rec);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static int delete_locked(struct store *st, const char *kind, const char *name)
 {
     char path[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
     struct store_record *r;
-    int rc = 0;
 
-    pthread_mutex_lock(&st->mu);
     if (st->dir != NULL && safe_component(kind) && safe_component(name) &&
         record_path(st, kind, name, "", path, sizeof(path)) == 0) {
-        if (unlink(path) != 0 && errno != ENOENT) {
-            rc = -1;
-            goto out;
-        }
+        if (unlink(path) != 0 && errno != ENOENT)
+            return -1;
         snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
         fsync_dir(objdir);
     }
@@ -328,7 +350,28 @@ int store_delete(struct store *st, const char *kind, const char *name)
         json_decref(r->rec);
         *r = st->recs[--st->n];
     }
-out:
+    return 0;
+}
+
+int store_delete_if_true(struct store *st, const char *kind, const char *name, const char *key)
+{
+    struct store_record *r;
+    int rc = 0;
+
+    pthread_mutex_lock(&st->mu);
+    r = find(st, kind, name);
+    if (r != NULL && json_is_true(json_object_get(r->rec, key)))
+        rc = delete_locked(st, kind, name) == 0 ? 1 : -1;
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_delete(struct store *st, const char *kind, const char *name)
+{
+    int rc;
+
+    pthread_mutex_lock(&st->mu);
+    rc = delete_locked(st, kind, name);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }

@@ -28,6 +28,18 @@ json_t *store_get(struct store *st, const char *kind, const char *name);
  * record then stays in force, in memory and on disk). */
 int store_put(struct store *st, const char *kind, const char *name, const json_t *rec);
 
+/* Sets one top-level member of the record of kind/name (creating the record
+ * when absent) to a copy of value, and persists the record. The loop thread
+ * and the workers write different members ("desired" and "status"), so
+ * neither overwrites the other's latest change. Returns as store_put. */
+int store_set_field(struct store *st, const char *kind, const char *name, const char *key,
+                    const json_t *value);
+
+/* Removes the record only if its member `key` is JSON true (e.g. a worker
+ * finishing a teardown removes the record unless the manifest came back
+ * meanwhile). Returns 1 when removed, 0 when not, -1 on a write error. */
+int store_delete_if_true(struct store *st, const char *kind, const char *name, const char *key);
+
 /* Removes the record, in memory and on disk. Returns 0 (also when absent) or
  * -1 when the file could not be removed. */
 int store_delete(struct store *st, const char *kind, const char *name);

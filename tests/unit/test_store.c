@@ -172,6 +172,42 @@ static void test_kill_9_while_writing_never_corrupts(void **state)
     free(dir);
 }
 
+static void test_fields_and_conditional_delete(void **state)
+{
+    char *dir = make_dir();
+    struct store *st;
+    json_t *v, *rec;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    v = json_pack("{s:i}", "generation", 1);
+    assert_int_equal(store_set_field(st, "Application", "a", "desired", v), 0);
+    json_decref(v);
+    v = json_pack("{s:s}", "phase", "Ready");
+    assert_int_equal(store_set_field(st, "Application", "a", "status", v), 0);
+    json_decref(v);
+    rec = store_get(st, "Application", "a");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(rec, "desired"), "generation")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "status"), "phase")),
+                        "Ready");
+    json_decref(rec);
+
+    assert_int_equal(store_delete_if_true(st, "Application", "a", "deleting"), 0);
+    assert_int_equal(store_set_field(st, "Application", "a", "deleting", json_true()), 0);
+    store_close(st);
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_delete_if_true(st, "Application", "a", "deleting"), 1);
+    assert_int_equal(store_count(st), 0);
+    store_close(st);
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_count(st), 0);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_refuses_unsafe_names),
         cmocka_unit_test(test_crash_leftovers_are_cleaned),
         cmocka_unit_test(test_kill_9_while_writing_never_corrupts),
+        cmocka_unit_test(test_fields_and_conditional_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
