@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 
 from awsemu.base import AwsError
-from svc_helpers import advance, ctx, make_emulator, tags
+from svc_helpers import ctx, make_emulator, tags
 
 TRUST_ECS = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},

@@ -10,6 +10,7 @@ run from ``tick()`` and before every read.
 """
 
 import base64
+import datetime
 import fnmatch
 import ipaddress
 import json
@@ -123,7 +124,6 @@ class Ec2Service(base.Service):
         return self.clock.now()
 
     def _dt(self, t):
-        import datetime
         return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
 
     def _tag_list(self, rid):
@@ -1335,8 +1335,8 @@ class Ec2Service(base.Service):
             elif proto in ("tcp", "udp"):
                 if lo is None or hi is None:
                     raise AwsError("InvalidParameterValue",
-                                   f"Invalid value 'null' for portRange. Must specify both from "
-                                   f"and to ports with TCP/UDP.")
+                                   "Invalid value 'null' for portRange. Must specify both from "
+                                   "and to ports with TCP/UDP.")
                 if not (0 <= lo <= 65535 and 0 <= hi <= 65535) or lo > hi:
                     raise AwsError("InvalidParameterValue",
                                    f"Invalid value '{lo}-{hi}' for portRange. The from port must be "

@@ -10,6 +10,7 @@ delay and then disappear (``_advance``, run from ``tick()`` and reads).
 """
 
 import base64
+import datetime
 import json
 import re
 
@@ -191,7 +192,6 @@ class Elbv2Service(base.Service):
         return self.clock.now()
 
     def _dt(self, t):
-        import datetime
         return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
 
     def _ec2(self):
