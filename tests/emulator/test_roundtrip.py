@@ -67,7 +67,7 @@ def strip_etag_quotes(value):
 
 @pytest.fixture(scope="module")
 def echo():
-    from conftest import Running
+    from emutest import Running
     captured = {}
     emu = Running(load_services=False, extra_services=echo_services(captured),
                   check_patterns=False)
@@ -78,7 +78,7 @@ def echo():
 
 @pytest.fixture(scope="module")
 def bare():
-    from conftest import Running
+    from emutest import Running
     emu = Running(load_services=False, check_patterns=False)
     yield emu
     emu.stop()
