@@ -141,3 +141,15 @@ def test_malformed_authorization(tiny):
                                 "Content-Type": "application/x-amz-json-1.1"},
              body=b"{}", sign=False)
     assert r.status == 400 and r.json()["__type"] == "IncompleteSignatureException"
+
+
+def test_s3_virtual_host_style(tiny):
+    port = tiny.url.rsplit(":", 1)[1]
+    host = f"tiny.localhost:{port}"
+    r = send(tiny.url, method="PUT", path="/vkey", body=b"vhost", service="s3",
+             headers={"Host": host})
+    assert r.status == 200, r.body
+    assert r.headers["etag"] == '"abc"'
+    assert tiny.client("s3").get_object(Bucket="tiny", Key="vkey")["Body"].read() == b"vhost"
+    r = send(tiny.url, method="GET", path="/vkey", service="s3", headers={"Host": host})
+    assert r.status == 200 and r.body == b"vhost"
