@@ -113,7 +113,7 @@ static void append_pair(struct aws_buf *b, const char *key, const char *value, b
 void log_eventv(enum log_level level, const char *msg, va_list kv)
 {
     struct aws_buf line;
-    char ts[40];
+    char ts[64];
     struct timespec now;
     struct tm tm;
     const char *key, *value;
@@ -123,7 +123,8 @@ void log_eventv(enum log_level level, const char *msg, va_list kv)
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long)(now.tv_nsec / 1000000) % 1000);
 
     aws_buf_init(&line, LOG_LINE_MAX);
     append_pair(&line, "ts", ts, true);
