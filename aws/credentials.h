@@ -41,6 +41,13 @@ struct aws_env {
 /* The process environment and the real clock. */
 const struct aws_env *aws_env_default(void);
 
+/* A non-empty variable from env (NULL env: the process environment), or
+ * NULL when unset or empty. Borrowed from the environment. */
+const char *aws_env_get(const struct aws_env *env, const char *name);
+
+/* env's clock (NULL env: the real clock), unix seconds. */
+int64_t aws_env_now(const struct aws_env *env);
+
 struct aws_credentials_provider;
 
 /* The default chain, resolved lazily on first use, in the SDKs' order:
