@@ -63,3 +63,24 @@ def test_s3_objects(emu):
     assert got["Body"].read() == b"a,b\n1,2\n"
     listed = s3.list_objects_v2(Bucket="training-data", Prefix="data/")
     assert [o["Key"] for o in listed["Contents"]] == ["data/train.csv"]
+
+
+def test_no_output_warnings_after_scenarios(emu):
+    """Results with keys their output shape lacks are reported by /health."""
+    test_network(emu) if "ec2" in emu.emulator.services else None
+    test_ecs_cluster_with_awscli(emu) if "ecs" in emu.emulator.services else None
+    assert emu.app.output_warnings == []
+
+
+def test_output_warnings_are_reported(make_emulator):
+    from awsemu.base import Service
+
+    class Sloppy(Service):
+        SERVICE = "ecs"
+
+        def ListClusters(self, req, params):
+            return {"clusterArns": [], "clusterARNs": ["typo"]}
+
+    emu = make_emulator(load_services=False, extra_services=[Sloppy])
+    assert emu.client("ecs").list_clusters()["clusterArns"] == []
+    assert emu.app.output_warnings == ["ecs ListClusters: output has no member 'clusterARNs'"]

@@ -54,7 +54,8 @@ class Control:
     def get_health(self, raw, rest):
         return {"status": "ok", "region": self.emu.region,
                 "services": sorted(self.emu.services),
-                "load_errors": self.app.load_errors, "now": self.emu.clock.now()}
+                "load_errors": self.app.load_errors,
+                "output_warnings": list(self.app.output_warnings), "now": self.emu.clock.now()}
 
     def get_clock(self, raw, rest):
         return {"now": self.emu.clock.now(), "offset": self.emu.clock.offset,

@@ -55,6 +55,7 @@ class App:
         self.check_patterns = check_patterns
         self.verbose = verbose
         self.load_errors = {}
+        self.output_warnings = []
         classes = []
         if load_services:
             classes, self.load_errors = service_classes()
@@ -141,8 +142,26 @@ class App:
                 result = handler(ctx, params)
         except AwsError:
             raise
+        self._check_output(model, op_model, result)
         status, headers, body = proto.serialize_response(model, op_model, result, ctx)
         return status, headers, body, ctx.request_id
+
+    def _check_output(self, model, op_model, result):
+        """Record (once) top-level result keys the output shape does not
+        have: a module bug that serialization would otherwise hide."""
+        if result is None:
+            return
+        if not isinstance(result, dict):
+            raise TypeError(f"{model.service_name} {op_model.name} returned "
+                            f"{type(result).__name__}, not a dict")
+        members = op_model.output_shape.members if op_model.output_shape is not None else {}
+        for key in result:
+            if key not in members:
+                warning = f"{model.service_name} {op_model.name}: output has no member {key!r}"
+                with self.emulator.lock:
+                    if warning not in self.output_warnings:
+                        self.output_warnings.append(warning)
+                        print("awsemu: warning: " + warning, file=sys.stderr)
 
 
 class Handler(BaseHTTPRequestHandler):
