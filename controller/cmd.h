@@ -1,0 +1,26 @@
+/* The CLI subcommands of the aviary binary: one cmd_<name>.c per command,
+ * each with an entry point declared here and a row in main.c's table.
+ * Main thread. */
+#ifndef AVIARY_CONTROLLER_CMD_H
+#define AVIARY_CONTROLLER_CMD_H
+
+#include <stdio.h>
+
+/* A subcommand. fn receives argv with argv[0] = the command's name and
+ * returns the process exit status: 0 success, 1 failure (e.g. invalid
+ * manifests), 2 usage error. Every command answers --help (usage on
+ * stdout, exit 0). */
+struct cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary; /* one line for `aviary help` */
+};
+
+/* True when argv[1..] contains -h or --help (before a "--"). */
+int cmd_wants_help(int argc, char **argv);
+
+/* cmd_validate.c: `aviary validate FILE|DIR...` */
+int cmd_validate(int argc, char **argv);
+void cmd_validate_usage(FILE *out);
+
+#endif
