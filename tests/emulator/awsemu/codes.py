@@ -141,7 +141,7 @@ def bad_token(model, expired=False):
     if expired:
         code = {"json": "ExpiredTokenException", "ec2": "RequestExpired"}.get(proto, "ExpiredToken")
         return AwsError(code, "The security token included in the request is expired",
-                        status=400 if proto != "rest-xml" else 400)
+                        status=403 if proto == "query" else 400)
     if proto == "rest-xml":
         return AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.",
                         status=400)

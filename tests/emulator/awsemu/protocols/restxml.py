@@ -6,7 +6,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 from ..base import AwsError
-from .common import BadValue, format_timestamp, scalar_from_string, serialized_name, text_of
+from .common import format_timestamp, scalar_from_string, serialized_name, text_of
 from .xmlout import fill_structure, to_bytes
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
