@@ -403,10 +403,69 @@ static int add_header_checked(struct aws_wire_request *out, const char *member, 
     return 0;
 }
 
+/* ---- botocore's S3 customizations (botocore/handlers.py) ------------------- */
+
+static bool is_s3(const struct aws_service_model *svc)
+{
+    return strcmp(svc->name, "s3") == 0;
+}
+
+/* validate_bucket_name: ^[a-zA-Z0-9.\-_]{1,255}$ (access point ARNs, which
+ * need their own endpoints, are not supported with path-style addressing). */
+static bool valid_bucket(const char *b)
+{
+    size_t n = strlen(b);
+
+    if (n < 1 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+
+        if (!isalnum(c) && c != '.' && c != '-' && c != '_')
+            return false;
+    }
+    return true;
+}
+
+/* handle_copy_source_param: CopySource "bucket/key[?versionId=id]" has its
+ * bucket and key percent-encoded ('/' kept); a trailing "?versionId=" followed
+ * by non-blank text is kept as it is. */
+static int quote_copy_source(const char *s, size_t n, struct aws_buf *out)
+{
+    size_t cut = n;
+
+    for (const char *p = strstr(s, "?versionId="); p != NULL; p = strstr(p + 1, "?versionId=")) {
+        size_t at = (size_t)(p - s);
+        size_t rest = at + strlen("?versionId=");
+        bool blank = rest >= n;
+
+        for (size_t i = rest; i < n && !blank; i++)
+            blank = isspace((unsigned char)s[i]) != 0;
+        if (!blank) {
+            cut = at;
+            break;
+        }
+    }
+    if (ser_pct_encode(out, s, cut, "/", false) < 0 || aws_buf_append(out, s + cut, n - cut) < 0)
+        return -1;
+    return 0;
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    }
+    return true;
+}
+
 /* One header member: scalars (timestamps RFC 822 by default), lists joined
- * with ",", jsonvalue strings base64-encoded. */
+ * with ",", jsonvalue strings base64-encoded; S3's CopySource quoted when
+ * `copy_source`. */
 static int header_member(const struct aws_service_model *svc, const struct aws_member *m,
-                         const json_t *v, struct aws_wire_request *out, struct aws_error *err)
+                         const json_t *v, bool copy_source, struct aws_wire_request *out,
+                         struct aws_error *err)
 {
     const struct aws_shape *sh = aws_model_shape(svc, m->shape);
     struct aws_buf val = {0};
@@ -437,9 +496,14 @@ static int header_member(const struct aws_service_model *svc, const struct aws_m
             aws_error_set(err, AWS_ERR_INVALID, "%s: unsupported in a header", m->name);
             goto out;
         }
-        if ((m->flags & AWS_MEMBER_JSON_VALUE)
-                ? ser_base64(&val, (const unsigned char *)text, tlen) < 0
-                : aws_buf_append(&val, text, tlen) < 0) {
+        if (copy_source) {
+            rc = quote_copy_source(text, tlen, &val);
+        } else if (m->flags & AWS_MEMBER_JSON_VALUE) {
+            rc = ser_base64(&val, (const unsigned char *)text, tlen);
+        } else {
+            rc = aws_buf_append(&val, text, tlen);
+        }
+        if (rc < 0) {
             ser_oom(err);
             goto out;
         }
@@ -452,9 +516,10 @@ out:
 }
 
 /* A map member with location "headers": one header per entry, named
- * prefix + key ("x-amz-meta-" + "owner"). */
-static int headers_member(const struct aws_member *m, const json_t *v, struct aws_wire_request *out,
-                          struct aws_error *err)
+ * prefix + key ("x-amz-meta-" + "owner"); US-ASCII only when `ascii_only`
+ * (S3 metadata, botocore's validate_ascii_metadata). */
+static int headers_member(const struct aws_member *m, const json_t *v, bool ascii_only,
+                          struct aws_wire_request *out, struct aws_error *err)
 {
     const char *prefix = m->location_name != NULL ? m->location_name : "";
     const char *key;
@@ -463,6 +528,9 @@ static int headers_member(const struct aws_member *m, const json_t *v, struct aw
 
     json_object_foreach((json_t *)v, key, val)
     {
+        if (ascii_only && (!is_ascii(key) || !is_ascii(json_string_value(val))))
+            return aws_error_set(err, AWS_ERR_INVALID, "%s.%s: S3 metadata must be US-ASCII",
+                                 m->name, key);
         if ((size_t)snprintf(name, sizeof(name), "%s%s", prefix, key) >= sizeof(name))
             return aws_error_set(err, AWS_ERR_INVALID, "%s.%s: header name too long", m->name, key);
         if (add_header_checked(out, m->name, name, json_string_value(val), json_string_length(val),
@@ -556,6 +624,23 @@ int ser_restxml(const struct aws_service_model *svc, const struct aws_operation 
     struct aws_buf mq = {0};
     int rc = -1;
 
+    if (is_s3(svc)) {
+        const json_t *bucket = json_object_get(input, "Bucket");
+
+        if (json_is_string(bucket) && json_string_length(bucket) > 0 &&
+            !valid_bucket(json_string_value(bucket))) {
+            aws_error_set(err, AWS_ERR_INVALID, "Bucket: invalid bucket name \"%.64s\"",
+                          json_string_value(bucket));
+            goto out;
+        }
+        if (json_object_get(input, "ChecksumAlgorithm") != NULL) {
+            /* botocore would compute an x-amz-checksum-* header or trailer. */
+            aws_error_set(err, AWS_ERR_INVALID,
+                          "ChecksumAlgorithm: flexible checksums are not supported (Content-MD5 "
+                          "is sent where needed)");
+            goto out;
+        }
+    }
     if (render_path(svc, in, input, op->request_uri, path_len, &out->path, err) < 0)
         goto out;
     if (qmark != NULL && aws_buf_append_str(&out->query, qmark + 1) < 0) {
@@ -578,9 +663,12 @@ int ser_restxml(const struct aws_service_model *svc, const struct aws_operation 
         } else if (m->location == AWS_LOC_QUERYSTRING) {
             r = query_member(svc, m, v, &mq, err);
         } else if (m->location == AWS_LOC_HEADER) {
-            r = header_member(svc, m, v, out, err);
+            r = header_member(svc, m, v,
+                              is_s3(svc) && strcmp(op->name, "CopyObject") == 0 &&
+                                  strcmp(m->name, "CopySource") == 0,
+                              out, err);
         } else if (m->location == AWS_LOC_HEADERS) {
-            r = headers_member(m, v, out, err);
+            r = headers_member(m, v, is_s3(svc), out, err);
         } else if (m->location == AWS_LOC_BODY) {
             body_members = true;
         }
@@ -619,7 +707,11 @@ int ser_restxml(const struct aws_service_model *svc, const struct aws_operation 
         if (xml_structure(svc, in, input, root, true, op->input_xml_namespace, &out->body, err) < 0)
             goto out;
     }
-    if (op->checksum_required && add_content_md5(out, err) < 0)
+    /* Content-MD5: required by the model, and botocore's conditionally_calculate_md5
+     * for S3 PutObject and UploadPart. */
+    if ((op->checksum_required || (is_s3(svc) && (strcmp(op->name, "PutObject") == 0 ||
+                                                  strcmp(op->name, "UploadPart") == 0))) &&
+        add_content_md5(out, err) < 0)
         goto out;
     rc = 0;
 out:

@@ -10,7 +10,10 @@ in input order; aviary writes them in model order), validated by botocore's
 ParamValidator, serialized with botocore.serialize.create_serializer(protocol),
 then prepared exactly as botocore prepares a request for the wire
 (prepare_request_dict, the httpChecksumRequired Content-MD5 handling,
-AWSRequest.prepare()). The golden file keeps the method, the URL path, the
+AWSRequest.prepare()). The few botocore customizations that change the
+request and that aviary mirrors (MIRRORED_HANDLERS: S3 CopySource quoting,
+Content-MD5 on PutObject/UploadPart, bucket name and metadata checks) run at
+their botocore events. The golden file keeps the method, the URL path, the
 query string, the headers the serializer produced (Content-Length excluded:
 the HTTP layer sets it) and the body.
 
@@ -28,6 +31,7 @@ import urllib.parse
 
 import botocore
 import botocore.awsrequest
+import botocore.handlers
 import botocore.httpchecksum
 import botocore.loaders
 import botocore.model
@@ -455,9 +459,14 @@ CASES = [
     ("s3", "CopyObject", "key-with-spaces", {
         "Bucket": "aviary-churn-training",
         "Key": "data/archive 2023/q1 results/train set.csv",
-        "CopySource": "aviary-source/data/train%20set.csv",
+        "CopySource": "aviary-source/data/train set+1.csv",
         "MetadataDirective": "REPLACE",
         "Metadata": {"sha256": "9f86d081884c7d65"},
+    }, None),
+    ("s3", "CopyObject", "source-version", {
+        "Bucket": "aviary-churn-training",
+        "Key": "data/train.csv",
+        "CopySource": "aviary-source/data/\u00fcber set.csv?versionId=3HL4kqtJ+lcpX",
     }, None),
     ("s3", "HeadObject", "if-modified-since", {
         "Bucket": "aviary-churn-training",
@@ -508,16 +517,37 @@ def to_botocore(value, shape, path):
     return value
 
 
+# botocore customizations (botocore/handlers.py) that change what is sent and
+# that aviary's serializer mirrors; they run at the events botocore runs them.
+MIRRORED_HANDLERS = (
+    botocore.handlers.validate_bucket_name,
+    botocore.handlers.handle_copy_source_param,
+    botocore.handlers.validate_ascii_metadata,
+    botocore.handlers.conditionally_calculate_md5,
+)
+
+
+def run_handlers(stage, service, operation, **kwargs):
+    for entry in botocore.handlers.BUILTIN_HANDLERS:
+        event, handler = entry[0], entry[1]
+        if handler not in MIRRORED_HANDLERS:
+            continue
+        if event in ("%s.%s" % (stage, service), "%s.%s.%s" % (stage, service, operation)):
+            handler(**kwargs)
+
+
 def serialize(loader, service, operation, params, payload):
     model = botocore.model.ServiceModel(loader.load_service_model(service, "service-2"), service)
     op = model.operation_model(operation)
     bparams = to_botocore(params, op.input_shape, operation) if op.input_shape else {}
     if payload is not None:
         bparams[op.input_shape.serialization["payload"]] = payload
+    run_handlers("before-parameter-build", service, operation, params=bparams, model=op)
     serializer = botocore.serialize.create_serializer(model.metadata["protocol"], True)
     req = serializer.serialize_to_request(bparams, op)
     botocore.awsrequest.prepare_request_dict(req, ENDPOINT)
     botocore.httpchecksum.resolve_request_checksum_algorithm(req, op, bparams)
+    run_handlers("before-call", service, operation, params=req, model=op)
     botocore.httpchecksum.apply_request_checksum(req)
     prepared = botocore.awsrequest.create_request_object(req).prepare()
     url = urllib.parse.urlsplit(prepared.url)

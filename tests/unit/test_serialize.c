@@ -361,6 +361,21 @@ static void test_uri_labels(void **state)
                    "ContentType: header text contains a line break");
 }
 
+/* botocore's S3 parameter checks (handlers.py), mirrored. */
+static void test_s3_parameter_checks(void **state)
+{
+    (void)state;
+    expect_invalid("s3", "HeadBucket", "{\"Bucket\": \"a/b\"}",
+                   "Bucket: invalid bucket name \"a/b\"");
+    expect_invalid("s3", "PutObject",
+                   "{\"Bucket\": \"b\", \"Key\": \"k\", \"Metadata\": {\"a\": \"\u00e9\"}}",
+                   "Metadata.a: S3 metadata must be US-ASCII");
+    expect_invalid("s3", "PutObject",
+                   "{\"Bucket\": \"b\", \"Key\": \"k\", \"ChecksumAlgorithm\": \"CRC32\"}",
+                   "ChecksumAlgorithm: flexible checksums are not supported (Content-MD5 is sent "
+                   "where needed)");
+}
+
 static void test_payload_rules(void **state)
 {
     const struct aws_service_model *s3 = aws_model_service("s3");
@@ -599,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_unknown_member_is_an_error),
         cmocka_unit_test(test_missing_required_member),
         cmocka_unit_test(test_uri_labels),
+        cmocka_unit_test(test_s3_parameter_checks),
         cmocka_unit_test(test_payload_rules),
         cmocka_unit_test(test_input_must_be_object),
         cmocka_unit_test(test_idempotency_token_filled),
