@@ -23,4 +23,14 @@ int cmd_wants_help(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 void cmd_validate_usage(FILE *out);
 
+/* cmd_run.c: `aviary run --source ...`, the daemon */
+int cmd_run(int argc, char **argv);
+
+/* cmd_status.c: `aviary status [NAME] [-o json] [--watch]` */
+int cmd_status(int argc, char **argv);
+
+/* cmd_control.c: `aviary pause|resume|promote|abort|retry NAME`; argv[0] is
+ * the action. */
+int cmd_control(int argc, char **argv);
+
 #endif

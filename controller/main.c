@@ -12,7 +12,14 @@ static int cmd_help(int argc, char **argv);
 /* Add a command: write controller/cmd_<name>.c, declare it in cmd.h, and
  * add its row here (the order is the order of `aviary help`). */
 static const struct cmd commands[] = {
+    {"run", cmd_run, "run the controller on a manifest directory or S3 prefix"},
     {"validate", cmd_validate, "check manifests against the schemas, without AWS access"},
+    {"status", cmd_status, "show objects: phase, revision, traffic, endpoint; one in detail"},
+    {"pause", cmd_control, "pause an Application's rollout"},
+    {"resume", cmd_control, "resume a paused rollout"},
+    {"promote", cmd_control, "advance a rollout past its pause (--full: to the end)"},
+    {"abort", cmd_control, "roll back to the stable revision now"},
+    {"retry", cmd_control, "retry a rolled-back revision"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show the commands, or `aviary help COMMAND` for one"},
 };

@@ -1,0 +1,815 @@
+/* The daemon (see daemon.h). Threads: the loop thread runs everything in
+ * this file except worker_main and what it calls; workers share only the
+ * work queue, the store and the metrics, all thread-safe. The loop thread
+ * writes each record's "desired", "validation", "deleting" and "command"
+ * members; workers write "status". */
+#include "controller/daemon.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "aws/client.h"
+#include "controller/httpd.h"
+#include "controller/log.h"
+#include "controller/metrics.h"
+#include "controller/objects.h"
+#include "controller/source_dir.h"
+#include "controller/source_s3.h"
+#include "controller/store.h"
+#include "controller/workqueue.h"
+#include "reconcilers/status.h"
+
+#define DAEMON_WORKERS_MAX 64
+#define KEY_MAX            WORKQUEUE_KEY_MAX
+
+/* Loop-thread bookkeeping of an object that disappeared from the source. */
+struct missing {
+    char key[KEY_MAX];
+    int64_t since_ms;
+};
+
+struct daemon {
+    const struct daemon_config *cfg;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t resync, grace;
+    struct httpd *httpd;
+    struct source_dir *dir;
+    struct source_s3 *s3;
+    struct store *store;
+    struct workqueue *queue;
+    struct metrics *metrics;
+    struct metric_family *m_reconciles, *m_duration, *m_queue, *m_phase, *m_aws, *m_weight;
+    pthread_t workers[DAEMON_WORKERS_MAX];
+    int n_workers;
+    atomic_ulong reconcile_seq;
+    bool ready;
+    bool stopping;
+    struct missing *missing;
+    size_t n_missing, cap_missing;
+    json_int_t command_seq;
+    struct desired_set current_set; /* last built from the source */
+    struct aws_client *aws;         /* owned; NULL when nothing needs AWS */
+};
+
+static int64_t wall_seconds(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int64_t monotonic_ms(void)
+{
+    return (int64_t)(uv_hrtime() / 1000000u);
+}
+
+static int split_key(const char *key, char *kind, size_t kind_len, char *name, size_t name_len)
+{
+    const char *slash = strchr(key, '/');
+
+    if (slash == NULL || (size_t)(slash - key) >= kind_len || strlen(slash + 1) >= name_len)
+        return -1;
+    memcpy(kind, key, (size_t)(slash - key));
+    kind[slash - key] = '\0';
+    strcpy(name, slash + 1);
+    return 0;
+}
+
+static const struct reconciler *find_reconciler(const struct daemon *d, const char *kind)
+{
+    for (const struct reconciler *const *r = d->cfg->reconcilers; r && *r; r++)
+        if (strcmp((*r)->kind, kind) == 0)
+            return *r;
+    return NULL;
+}
+
+/* ---- workers -------------------------------------------------------- */
+
+/* Sets the Valid condition from the loop thread's validation verdict. */
+static void apply_validation(json_t *status, const json_t *validation, int64_t now)
+{
+    const json_t *errors = json_object_get(validation, "errors");
+    struct aws_buf msg;
+    size_t i;
+    const json_t *e;
+
+    if (validation == NULL || json_is_true(json_object_get(validation, "valid"))) {
+        status_set_condition(status, "Valid", "True", "Validated", "the manifest is valid", now);
+        return;
+    }
+    aws_buf_init(&msg, 4096);
+    json_array_foreach(errors, i, e)
+    {
+        if (i > 0)
+            aws_buf_append_str(&msg, "; ");
+        aws_buf_append_str(&msg, json_string_value(e) ? json_string_value(e) : "");
+    }
+    if (status_set_condition(status, "Valid", "False", "InvalidManifest",
+                             msg.data ? msg.data : "invalid", now))
+        status_add_event(status, "Warning", "InvalidManifest", msg.data ? msg.data : "invalid",
+                         now);
+    aws_buf_free(&msg);
+}
+
+static enum workqueue_result outcome_to_queue(enum reconcile_outcome o)
+{
+    switch (o) {
+    case RECONCILE_REQUEUE_AFTER:
+        return WORKQUEUE_REQUEUE_AFTER;
+    case RECONCILE_ERROR:
+        return WORKQUEUE_ERROR;
+    case RECONCILE_DONE:
+    case RECONCILE_INVALID:
+        break;
+    }
+    return WORKQUEUE_DONE;
+}
+
+static const char *outcome_name(enum reconcile_outcome o)
+{
+    static const char *const names[] = {"done", "requeue", "error", "invalid"};
+    return (unsigned)o < 4 ? names[o] : "unknown";
+}
+
+/* One reconcile of key; returns how the queue should treat it. */
+static enum workqueue_result reconcile_key(struct daemon *d, const char *key, long *requeue_ms)
+{
+    char kind[64], name[96], rid[32], gen[32];
+    json_t *rec = NULL, *status = NULL;
+    const json_t *desired, *command;
+    const struct reconciler *r;
+    struct reconcile_request req = {0};
+    struct reconcile_result res = {0};
+    int64_t now = wall_seconds();
+    uint64_t started = uv_hrtime();
+    enum workqueue_result result = WORKQUEUE_DONE;
+    char ts[21];
+
+    if (split_key(key, kind, sizeof(kind), name, sizeof(name)) != 0)
+        return WORKQUEUE_DONE;
+    rec = store_get(d->store, kind, name);
+    if (rec == NULL)
+        return WORKQUEUE_DONE; /* deleted meanwhile: nothing to do */
+    snprintf(rid, sizeof(rid), "r%lu", (unsigned long)atomic_fetch_add(&d->reconcile_seq, 1) + 1);
+    status = json_deep_copy(json_object_get(rec, "status"));
+    if (!json_is_object(status)) {
+        json_decref(status);
+        status = status_new(kind, name);
+        status_format_time(now, ts);
+        json_object_set_new(status, "creationTime", json_string(ts));
+    }
+    apply_validation(status, json_object_get(rec, "validation"), now);
+    desired = json_object_get(rec, "desired");
+    r = find_reconciler(d, kind);
+    if (!json_is_object(desired)) {
+        /* Never valid: nothing in AWS may be touched for it. */
+        status_set_phase(status, PHASE_FAILED);
+        goto persist;
+    }
+    if (r == NULL) {
+        status_set_condition(status, "Synced", "Unknown", "NoReconciler",
+                             "this build of aviary has no reconciler for this kind yet", now);
+        goto persist;
+    }
+    command = json_object_get(rec, "command");
+    if (json_integer_value(json_object_get(command, "id")) <=
+        json_integer_value(json_object_get(status, "handledCommand")))
+        command = NULL;
+    req.kind = kind;
+    req.name = name;
+    req.spec = json_object_get(desired, "spec");
+    req.revision = json_string_value(json_object_get(desired, "revision"));
+    req.generation = json_integer_value(json_object_get(desired, "generation"));
+    req.manifest_dir = json_string_value(json_object_get(desired, "manifestDir"));
+    req.deleting = json_is_true(json_object_get(rec, "deleting"));
+    req.now = now;
+    req.reconcile_id = rid;
+    req.aws = d->aws;
+    req.command = command;
+    log_event(LOG_LEVEL_DEBUG, "reconcile started", "key", key, "reconcile", rid, NULL);
+    r->reconcile(&req, status, &res);
+    if (command != NULL) {
+        if (!res.command_done)
+            status_add_event(status, "Warning", "CommandNotApplicable",
+                             "the command does not apply in the object's current state", now);
+        json_object_set(status, "handledCommand", json_object_get(command, "id"));
+    }
+    result = outcome_to_queue(res.outcome);
+    *requeue_ms = res.requeue_after_ms;
+    snprintf(gen, sizeof(gen), "%lld", (long long)req.generation);
+    {
+        const char *labels[] = {kind, outcome_name(res.outcome)};
+        const char *klabel[] = {kind};
+        double secs = (double)(uv_hrtime() - started) / 1e9;
+        metrics_add(d->m_reconciles, labels, 1);
+        metrics_observe(d->m_duration, klabel, secs);
+    }
+    if (res.outcome == RECONCILE_ERROR || res.outcome == RECONCILE_INVALID)
+        log_event(LOG_LEVEL_WARN, "reconcile failed", "key", key, "reconcile", rid, "generation",
+                  gen, "outcome", outcome_name(res.outcome), "error", res.error, NULL);
+    else
+        log_event(LOG_LEVEL_INFO, "reconciled", "key", key, "reconcile", rid, "generation", gen,
+                  "outcome", outcome_name(res.outcome), NULL);
+    if (res.deleted) {
+        if (store_delete_if_true(d->store, kind, name, "deleting") == 1) {
+            workqueue_forget(d->queue, key);
+            log_event(LOG_LEVEL_INFO, "deleted", "key", key, "reconcile", rid, NULL);
+            goto out;
+        }
+    }
+persist:
+    if (store_set_field(d->store, kind, name, "status", status) != 0) {
+        log_event(LOG_LEVEL_ERROR, "cannot persist status", "key", key, NULL);
+        result = WORKQUEUE_ERROR;
+    }
+out:
+    json_decref(status);
+    json_decref(rec);
+    return result;
+}
+
+static void *worker_main(void *arg)
+{
+    struct daemon *d = arg;
+    char key[KEY_MAX];
+
+    while (workqueue_get(d->queue, key, sizeof(key)) == 0) {
+        long requeue_ms = 0;
+        enum workqueue_result result = reconcile_key(d, key, &requeue_ms);
+        workqueue_done(d->queue, key, result, requeue_ms);
+    }
+    return NULL;
+}
+
+/* ---- desired state from the source (loop thread) --------------------- */
+
+static void enqueue(struct daemon *d, const char *kind, const char *name)
+{
+    char key[KEY_MAX];
+
+    snprintf(key, sizeof(key), "%s/%s", kind, name);
+    if (workqueue_add(d->queue, key) != 0)
+        log_event(LOG_LEVEL_ERROR, "work queue full: object not reconciled", "key", key, NULL);
+}
+
+static void missing_clear(struct daemon *d, const char *key)
+{
+    for (size_t i = 0; i < d->n_missing; i++) {
+        if (strcmp(d->missing[i].key, key) == 0) {
+            d->missing[i] = d->missing[--d->n_missing];
+            return;
+        }
+    }
+}
+
+/* Returns how long key has been missing (ms), recording it the first time. */
+static int64_t missing_for(struct daemon *d, const char *key, int64_t now_ms)
+{
+    for (size_t i = 0; i < d->n_missing; i++)
+        if (strcmp(d->missing[i].key, key) == 0)
+            return now_ms - d->missing[i].since_ms;
+    if (d->n_missing == d->cap_missing) {
+        size_t cap = d->cap_missing ? d->cap_missing * 2 : 16;
+        struct missing *grown = realloc(d->missing, cap * sizeof(*grown));
+        if (grown == NULL)
+            return 0;
+        d->missing = grown;
+        d->cap_missing = cap;
+    }
+    snprintf(d->missing[d->n_missing].key, KEY_MAX, "%s", key);
+    d->missing[d->n_missing++].since_ms = now_ms;
+    return 0;
+}
+
+static bool json_member_differs(const json_t *rec, const char *member, const json_t *value)
+{
+    return !json_equal(json_object_get(rec, member), value);
+}
+
+/* Applies one desired object to the store; enqueues it when anything changed. */
+static void apply_desired(struct daemon *d, const struct desired_object *o, bool duplicate)
+{
+    json_t *rec = store_get(d->store, o->kind, o->name);
+    const json_t *prev = json_object_get(rec, "desired");
+    json_t *validation = NULL, *desired = NULL;
+    bool changed = rec == NULL;
+    char key[KEY_MAX];
+
+    snprintf(key, sizeof(key), "%s/%s", o->kind, o->name);
+    missing_clear(d, key);
+    if (o->spec != NULL && !duplicate) {
+        const char *old_hash = json_string_value(json_object_get(prev, "specHash"));
+        json_int_t gen = json_integer_value(json_object_get(prev, "generation"));
+        if (old_hash == NULL || strcmp(old_hash, o->spec_hash) != 0)
+            gen++;
+        desired = json_pack("{s:O, s:s, s:s, s:I, s:s, s:i}", "spec", o->spec, "revision",
+                            o->revision, "specHash", o->spec_hash, "generation", (json_int_t)gen,
+                            "file", o->file, "line", o->line);
+        if (desired != NULL && o->manifest_dir != NULL)
+            json_object_set_new(desired, "manifestDir", json_string(o->manifest_dir));
+        validation = json_pack("{s:b}", "valid", 1);
+    } else {
+        json_t *errors = json_deep_copy(o->errors);
+        if (duplicate) {
+            char msg[512];
+            snprintf(msg, sizeof(msg),
+                     "%s:%d: %s %s is defined in more than one file; none of them is applied",
+                     o->file, o->line, o->kind, o->name);
+            json_array_append_new(errors, json_string(msg));
+        }
+        validation = json_pack("{s:b, s:o}", "valid", 0, "errors", errors);
+        log_event(LOG_LEVEL_WARN, "invalid manifest: last valid version stays in force", "key", key,
+                  "file", o->file, NULL);
+    }
+    if (desired != NULL && json_member_differs(rec, "desired", desired)) {
+        store_set_field(d->store, o->kind, o->name, "desired", desired);
+        changed = true;
+    }
+    if (validation != NULL && json_member_differs(rec, "validation", validation)) {
+        store_set_field(d->store, o->kind, o->name, "validation", validation);
+        changed = true;
+    }
+    if (json_is_true(json_object_get(rec, "deleting")) && desired != NULL) {
+        store_set_field(d->store, o->kind, o->name, "deleting", json_false());
+        changed = true;
+        log_event(LOG_LEVEL_INFO, "manifest is back: deletion cancelled", "key", key, NULL);
+    }
+    if (changed)
+        enqueue(d, o->kind, o->name);
+    json_decref(desired);
+    json_decref(validation);
+    json_decref(rec);
+}
+
+static bool is_duplicate(const struct desired_set *set, size_t idx)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (i != idx && strcmp(set->objs[i].kind, set->objs[idx].kind) == 0 &&
+            strcmp(set->objs[i].name, set->objs[idx].name) == 0)
+            return true;
+    return false;
+}
+
+static bool in_desired(const struct desired_set *set, const char *kind, const char *name)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->objs[i].kind, kind) == 0 && strcmp(set->objs[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Objects in the store but not in the source are deleted once they have
+ * been absent for the grace period — unless the file that defined them is
+ * broken (then they are kept: bad input never deletes anything). Returns the
+ * time until the next pending deletion is due, or -1. */
+static long reconcile_missing(struct daemon *d, const struct desired_set *set)
+{
+    json_t *all = store_list(d->store);
+    int64_t now_ms = monotonic_ms();
+    long next = -1;
+    size_t i;
+    json_t *rec;
+
+    json_array_foreach(all, i, rec)
+    {
+        const char *kind = json_string_value(json_object_get(rec, "kind"));
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        const char *file =
+            json_string_value(json_object_get(json_object_get(rec, "desired"), "file"));
+        char key[KEY_MAX];
+
+        if (in_desired(set, kind, name) || json_is_true(json_object_get(rec, "deleting")))
+            continue;
+        snprintf(key, sizeof(key), "%s/%s", kind, name);
+        if (file != NULL && json_object_get(set->broken_files, file) != NULL) {
+            missing_clear(d, key);
+            continue;
+        }
+        int64_t absent = missing_for(d, key, now_ms);
+        if (absent < d->cfg->deletion_grace_ms) {
+            long left = (long)(d->cfg->deletion_grace_ms - absent);
+            if (next < 0 || left < next)
+                next = left;
+            continue;
+        }
+        missing_clear(d, key);
+        log_event(LOG_LEVEL_INFO, "manifest removed: deleting", "key", key, NULL);
+        store_set_field(d->store, kind, name, "deleting", json_true());
+        enqueue(d, kind, name);
+    }
+    json_decref(all);
+    return next;
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    long next = reconcile_missing(d, &d->current_set);
+
+    if (next >= 0)
+        uv_timer_start(&d->grace, on_grace, (uint64_t)next + 1, 0);
+}
+
+static void on_snapshot(const struct source_snapshot *snap, void *arg)
+{
+    struct daemon *d = arg;
+    struct desired_set set;
+    const char *root = d->s3 == NULL ? d->cfg->source : NULL;
+    long next;
+    const char *file;
+    json_t *errs;
+
+    if (objects_build(snap, root, &set) != 0) {
+        log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
+        return;
+    }
+    json_object_foreach(set.broken_files, file, errs)
+    {
+        log_event(LOG_LEVEL_WARN,
+                  "manifest file not applied: its objects keep their last valid "
+                  "version",
+                  "file", file, "error", json_string_value(json_array_get(errs, 0)), NULL);
+    }
+    for (size_t i = 0; i < set.n; i++)
+        apply_desired(d, &set.objs[i], is_duplicate(&set, i));
+    objects_clear(&d->current_set);
+    d->current_set = set;
+    next = reconcile_missing(d, &d->current_set);
+    if (next >= 0)
+        uv_timer_start(&d->grace, on_grace, (uint64_t)next + 1, 0);
+    if (!d->ready)
+        log_event(LOG_LEVEL_INFO, "source loaded", "source", d->cfg->source, NULL);
+    d->ready = true;
+}
+
+/* ---- resync, signals, HTTP ------------------------------------------- */
+
+static void on_resync(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    json_t *all = store_list(d->store);
+    size_t i;
+    json_t *rec;
+
+    json_array_foreach(all, i, rec)
+    {
+        enqueue(d, json_string_value(json_object_get(rec, "kind")),
+                json_string_value(json_object_get(rec, "name")));
+    }
+    json_decref(all);
+}
+
+static void stop_everything(struct daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_event(LOG_LEVEL_INFO, "shutting down: finishing in-flight reconciles", NULL);
+    workqueue_shutdown(d->queue);
+    if (d->dir != NULL)
+        source_dir_stop(d->dir);
+    if (d->s3 != NULL)
+        source_s3_stop(d->s3);
+    httpd_stop(d->httpd);
+    uv_close((uv_handle_t *)&d->resync, NULL);
+    uv_close((uv_handle_t *)&d->grace, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+
+    if (signum == SIGHUP) {
+        log_event(LOG_LEVEL_INFO, "SIGHUP: rescanning the source", NULL);
+        if (d->dir != NULL)
+            source_dir_rescan(d->dir);
+        if (d->s3 != NULL)
+            source_s3_rescan(d->s3);
+        on_resync(&d->resync);
+        return;
+    }
+    stop_everything(d);
+}
+
+/* Presents a record as the status object of DESIGN.md. New reference. */
+static json_t *status_object(const json_t *rec)
+{
+    json_t *st = json_deep_copy(json_object_get(rec, "status"));
+    const json_t *validation = json_object_get(rec, "validation");
+
+    if (!json_is_object(st)) {
+        json_decref(st);
+        st = status_new(json_string_value(json_object_get(rec, "kind")),
+                        json_string_value(json_object_get(rec, "name")));
+        if (validation != NULL)
+            apply_validation(st, validation, wall_seconds());
+    }
+    json_object_set(st, "kind", json_object_get(rec, "kind"));
+    json_object_set(st, "name", json_object_get(rec, "name"));
+    json_object_set(st, "generation",
+                    json_object_get(json_object_get(rec, "desired"), "generation"));
+    if (json_is_true(json_object_get(rec, "deleting")))
+        json_object_set_new(st, "phase", json_string("Deleting"));
+    return st;
+}
+
+static void respond_json(struct httpd_response *resp, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+    resp->status = status;
+    resp->content_type = "application/json";
+    if (text == NULL) {
+        httpd_json_error(resp, 500, "out of memory");
+    } else {
+        aws_buf_append_str(&resp->body, text);
+        aws_buf_append_char(&resp->body, '\n');
+    }
+    free(text);
+    json_decref(body);
+}
+
+static void update_gauges(struct daemon *d)
+{
+    struct workqueue_stats qs;
+    json_t *all = store_list(d->store);
+    size_t i;
+    json_t *rec;
+
+    workqueue_get_stats(d->queue, &qs);
+    metrics_set(d->m_queue, NULL, (double)(qs.ready + qs.delayed + qs.in_progress));
+    metrics_reset(d->m_phase);
+    metrics_reset(d->m_weight);
+    json_array_foreach(all, i, rec)
+    {
+        json_t *st = status_object(rec);
+        const char *labels[] = {json_string_value(json_object_get(st, "kind")),
+                                json_string_value(json_object_get(st, "phase"))};
+        const json_t *w = json_object_get(json_object_get(st, "rollout"), "weight");
+        metrics_add(d->m_phase, labels, 1);
+        if (json_is_integer(w)) {
+            const char *name[] = {json_string_value(json_object_get(st, "name"))};
+            metrics_set(d->m_weight, name, (double)json_integer_value(w));
+        }
+        json_decref(st);
+    }
+    json_decref(all);
+}
+
+static bool valid_action(const char *a)
+{
+    static const char *const actions[] = {"promote", "abort", "pause", "resume", "retry"};
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        if (strcmp(a, actions[i]) == 0)
+            return true;
+    return false;
+}
+
+static void handle_object_path(struct daemon *d, const struct httpd_request *req,
+                               struct httpd_response *resp)
+{
+    char kind[64] = "", name[96] = "", action[32] = "", extra[8] = "";
+    json_t *rec;
+    int n;
+
+    n = sscanf(req->path, "/v1/objects/%63[^/]/%95[^/]/%31[^/]%7s", kind, name, action, extra);
+    if (n < 2 || n > 3) {
+        httpd_json_error(resp, 404, "no such path");
+        return;
+    }
+    rec = store_get(d->store, kind, name);
+    if (n == 2) {
+        if (strcmp(req->method, "GET") != 0) {
+            httpd_json_error(resp, 405, "use GET");
+        } else if (rec == NULL) {
+            httpd_json_error(resp, 404, "no such object");
+        } else {
+            respond_json(resp, 200, status_object(rec));
+        }
+        json_decref(rec);
+        return;
+    }
+    if (strcmp(kind, "Application") != 0 || !valid_action(action)) {
+        httpd_json_error(resp, 404,
+                         "actions are promote, abort, pause, resume and retry on "
+                         "/v1/objects/Application/NAME/ACTION");
+    } else if (strcmp(req->method, "POST") != 0) {
+        httpd_json_error(resp, 405, "use POST");
+    } else if (rec == NULL) {
+        httpd_json_error(resp, 404, "no such object");
+    } else {
+        json_int_t prev =
+            json_integer_value(json_object_get(json_object_get(rec, "command"), "id"));
+        char ts[21];
+        json_t *cmd;
+        if (prev > d->command_seq)
+            d->command_seq = prev;
+        status_format_time(wall_seconds(), ts);
+        cmd = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)++d->command_seq, "action",
+                        action, "time", ts, "query", req->query);
+        if (store_set_field(d->store, kind, name, "command", cmd) != 0) {
+            httpd_json_error(resp, 500, "cannot persist the command");
+        } else {
+            char key[KEY_MAX];
+            snprintf(key, sizeof(key), "%s/%s", kind, name);
+            log_event(LOG_LEVEL_INFO, "command received", "key", key, "action", action, NULL);
+            enqueue(d, kind, name);
+            respond_json(
+                resp, 202,
+                json_pack("{s:b, s:s, s:s}", "accepted", 1, "action", action, "object", key));
+        }
+        json_decref(cmd);
+    }
+    json_decref(rec);
+}
+
+static void on_http(const struct httpd_request *req, struct httpd_response *resp, void *arg)
+{
+    struct daemon *d = arg;
+
+    if (strcmp(req->path, "/healthz") == 0) {
+        aws_buf_append_str(&resp->body, "ok\n");
+    } else if (strcmp(req->path, "/readyz") == 0) {
+        if (d->ready) {
+            aws_buf_append_str(&resp->body, "ready\n");
+        } else {
+            resp->status = 503;
+            aws_buf_append_str(&resp->body, "source not loaded yet\n");
+        }
+    } else if (strcmp(req->path, "/metrics") == 0) {
+        update_gauges(d);
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        if (metrics_render(d->metrics, &resp->body) != 0)
+            httpd_json_error(resp, 500, "metrics too large");
+    } else if (strcmp(req->path, "/v1/objects") == 0) {
+        json_t *all = store_list(d->store), *out = json_array();
+        size_t i;
+        json_t *rec;
+        json_array_foreach(all, i, rec) json_array_append_new(out, status_object(rec));
+        json_decref(all);
+        respond_json(resp, 200, out);
+    } else if (strncmp(req->path, "/v1/objects/", 12) == 0) {
+        handle_object_path(d, req, resp);
+    } else {
+        httpd_json_error(resp, 404, "no such path");
+    }
+}
+
+/* ---- startup ---------------------------------------------------------- */
+
+static void on_aws_call(void *arg, const struct aws_call_record *rec)
+{
+    struct daemon *d = arg;
+    char status[16];
+    const char *labels[] = {rec->service, rec->operation, status};
+
+    snprintf(status, sizeof(status), "%ld", rec->http_status);
+    metrics_add(d->m_aws, labels, 1);
+}
+
+static int register_metrics(struct daemon *d)
+{
+    static const double buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    const char *kind_result[] = {"kind", "result", NULL};
+    const char *kind[] = {"kind", NULL};
+    const char *kind_phase[] = {"kind", "phase", NULL};
+    const char *aws[] = {"service", "operation", "status", NULL};
+    const char *app[] = {"application", NULL};
+
+    d->metrics = metrics_new();
+    if (d->metrics == NULL)
+        return -1;
+    d->m_reconciles = metrics_register(d->metrics, METRIC_COUNTER, "aviary_reconciles_total",
+                                       "Reconciles by kind and result.", kind_result, NULL, 0);
+    d->m_duration =
+        metrics_register(d->metrics, METRIC_HISTOGRAM, "aviary_reconcile_duration_seconds",
+                         "Wall time of one reconcile.", kind, buckets, 11);
+    d->m_queue =
+        metrics_register(d->metrics, METRIC_GAUGE, "aviary_queue_depth",
+                         "Keys queued, waiting for a delay or in progress.", NULL, NULL, 0);
+    d->m_phase = metrics_register(d->metrics, METRIC_GAUGE, "aviary_objects",
+                                  "Objects by kind and phase.", kind_phase, NULL, 0);
+    d->m_aws = metrics_register(d->metrics, METRIC_COUNTER, "aviary_aws_calls_total",
+                                "AWS API calls by service, operation and HTTP status (0: no "
+                                "response).",
+                                aws, NULL, 0);
+    d->m_weight = metrics_register(d->metrics, METRIC_GAUGE, "aviary_canary_weight",
+                                   "Traffic share of the canary, percent.", app, NULL, 0);
+    return d->m_reconciles && d->m_duration && d->m_queue && d->m_phase && d->m_aws && d->m_weight
+               ? 0
+               : -1;
+}
+
+static int start_source(struct daemon *d, char *err, size_t errlen)
+{
+    if (strncmp(d->cfg->source, "s3://", 5) == 0) {
+        struct source_s3_config sc = {
+            .url = d->cfg->source, .interval_ms = d->cfg->s3_interval_ms, .client = d->aws};
+        if (d->aws == NULL) {
+            snprintf(err, errlen, "an S3 source needs AWS access");
+            return -1;
+        }
+        return source_s3_start(&d->loop, &sc, on_snapshot, d, &d->s3, err, errlen);
+    }
+    struct source_dir_config dc = {.dir = d->cfg->source};
+    return source_dir_start(&d->loop, &dc, on_snapshot, d, &d->dir, err, errlen) == 0 ? 0 : -1;
+}
+
+int daemon_run(const struct daemon_config *cfg)
+{
+    struct daemon *d = calloc(1, sizeof(*d));
+    struct workqueue_config qc = {0};
+    char err[1024] = "";
+    int rc = 1;
+
+    if (d == NULL)
+        return 1;
+    d->cfg = cfg;
+    if (uv_loop_init(&d->loop) != 0)
+        goto out_free;
+    if (store_open(cfg->state_dir, &d->store, err, sizeof(err)) != 0) {
+        log_event(LOG_LEVEL_ERROR, "cannot open the state directory", "dir", cfg->state_dir,
+                  "error", err, NULL);
+        goto out_loop;
+    }
+    if (err[0] != '\0')
+        log_event(LOG_LEVEL_WARN, "state directory had damaged records", "error", err, NULL);
+    d->queue = workqueue_new(&qc);
+    if (d->queue == NULL || register_metrics(d) != 0)
+        goto out_store;
+    if (cfg->use_aws) {
+        struct aws_client_config ac = {.on_call = on_aws_call, .on_call_arg = d};
+        struct aws_error aerr;
+        if (aws_client_new(&ac, &d->aws, &aerr) != 0) {
+            log_event(LOG_LEVEL_ERROR, "cannot set up the AWS client", "error", aerr.message, NULL);
+            goto out_store;
+        }
+    }
+    uv_timer_init(&d->loop, &d->resync);
+    uv_timer_init(&d->loop, &d->grace);
+    d->resync.data = d->grace.data = d;
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sighup, on_signal, SIGHUP);
+    if (httpd_start(&d->loop, cfg->listen, on_http, d, &d->httpd, err, sizeof(err)) != 0) {
+        log_event(LOG_LEVEL_ERROR, "cannot start the HTTP API", "error", err, NULL);
+        d->httpd = NULL;
+        goto out_stop;
+    }
+    if (start_source(d, err, sizeof(err)) != 0) {
+        log_event(LOG_LEVEL_ERROR, "cannot start the manifest source", "error", err, NULL);
+        goto out_stop;
+    }
+    d->n_workers = cfg->workers > 0 && cfg->workers <= DAEMON_WORKERS_MAX ? cfg->workers : 4;
+    for (int i = 0; i < d->n_workers; i++) {
+        if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0) {
+            d->n_workers = i;
+            log_event(LOG_LEVEL_ERROR, "cannot start worker threads", NULL);
+            goto out_stop;
+        }
+    }
+    /* Records loaded from the state dir resume their work at once. */
+    on_resync(&d->resync);
+    uv_timer_start(&d->resync, on_resync, (uint64_t)cfg->resync_ms, (uint64_t)cfg->resync_ms);
+    {
+        char port[16];
+        snprintf(port, sizeof(port), "%d", httpd_port(d->httpd));
+        log_event(LOG_LEVEL_INFO, "aviary running", "source", cfg->source, "state_dir",
+                  cfg->state_dir, "listen", cfg->listen, "port", port, NULL);
+    }
+    rc = 0;
+out_stop:
+    if (rc != 0)
+        stop_everything(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    workqueue_shutdown(d->queue);
+    for (int i = 0; i < d->n_workers; i++)
+        pthread_join(d->workers[i], NULL);
+    if (rc == 0)
+        log_event(LOG_LEVEL_INFO, "stopped", NULL);
+out_store:
+    workqueue_free(d->queue);
+    metrics_free(d->metrics);
+    store_close(d->store);
+    objects_clear(&d->current_set);
+    free(d->missing);
+    aws_client_free(d->aws);
+out_loop:
+    uv_loop_close(&d->loop);
+out_free:
+    free(d);
+    return rc;
+}

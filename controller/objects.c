@@ -1,0 +1,174 @@
+/* Desired objects from a source snapshot (see objects.h). Loop thread. */
+#include "controller/objects.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/manifest.h"
+
+#define ERROR_LINE_MAX 1024
+
+static int add_error(json_t *arr, const struct diag *dg)
+{
+    char line[ERROR_LINE_MAX];
+
+    diag_format(dg, line, sizeof(line));
+    return json_array_append_new(arr, json_string(line));
+}
+
+/* Appends the errors of file mf that fall in [from_line, to_line) to arr;
+ * to_line 0 means to the end. */
+static int collect_errors(const struct manifest_file *mf, int from_line, int to_line, json_t *arr)
+{
+    for (size_t i = 0; i < mf->errors.n; i++) {
+        const struct diag *dg = &mf->errors.items[i];
+        if (dg->line < from_line || (to_line > 0 && dg->line >= to_line))
+            continue;
+        if (add_error(arr, dg) != 0)
+            return -1;
+    }
+    if (mf->errors.dropped > 0) {
+        char more[128];
+        snprintf(more, sizeof(more), "%zu more errors not shown", mf->errors.dropped);
+        json_array_append_new(arr, json_string(more));
+    }
+    return 0;
+}
+
+static int mark_broken(struct desired_set *out, const char *name, json_t *errors)
+{
+    json_t *prev = json_object_get(out->broken_files, name);
+
+    if (prev != NULL) {
+        json_array_extend(prev, errors);
+        json_decref(errors);
+        return 0;
+    }
+    return json_object_set_new(out->broken_files, name, errors);
+}
+
+static struct desired_object *add_object(struct desired_set *out, size_t *cap)
+{
+    if (out->n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct desired_object *grown = realloc(out->objs, ncap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        out->objs = grown;
+        *cap = ncap;
+    }
+    memset(&out->objs[out->n], 0, sizeof(out->objs[0]));
+    return &out->objs[out->n++];
+}
+
+/* Adds the objects of one loaded file. Returns 0 or -1 (out of memory). */
+static int add_file(struct desired_set *out, size_t *cap, const struct source_file *sf,
+                    const struct manifest_file *mf, const char *root_dir)
+{
+    bool any_anonymous = false;
+    json_t *anonymous = json_array();
+
+    if (anonymous == NULL)
+        return -1;
+    for (size_t i = 0; i < mf->nobjects; i++) {
+        const struct manifest_object *mo = &mf->objects[i];
+        int next_line = i + 1 < mf->nobjects ? mf->objects[i + 1].line : 0;
+        struct desired_object *o;
+
+        if (mo->kind == MANIFEST_KIND_UNKNOWN || mo->name[0] == '\0') {
+            /* Nothing to attribute the errors to: the file counts as broken. */
+            any_anonymous = true;
+            if (collect_errors(mf, mo->line, next_line, anonymous) != 0)
+                goto fail;
+            continue;
+        }
+        o = add_object(out, cap);
+        if (o == NULL)
+            goto fail;
+        o->kind = strdup(manifest_kind_name(mo->kind));
+        o->name = strdup(mo->name);
+        o->file = strdup(sf->path ? sf->path : sf->name);
+        o->manifest_dir = root_dir ? strdup(root_dir) : NULL;
+        o->line = mo->line;
+        o->errors = json_array();
+        if (o->kind == NULL || o->name == NULL || o->file == NULL || o->errors == NULL ||
+            (root_dir != NULL && o->manifest_dir == NULL))
+            goto fail;
+        if (mo->valid && mo->spec != NULL) {
+            o->spec = json_incref(mo->spec);
+            snprintf(o->revision, sizeof(o->revision), "%s", mo->revision);
+            snprintf(o->spec_hash, sizeof(o->spec_hash), "%s", mo->spec_hash);
+        } else if (collect_errors(mf, mo->line, next_line, o->errors) != 0) {
+            goto fail;
+        }
+    }
+    if (mf->nobjects == 0 && diag_count(&mf->errors) > 0) {
+        any_anonymous = true;
+        if (collect_errors(mf, 0, 0, anonymous) != 0)
+            goto fail;
+    }
+    if (any_anonymous)
+        return mark_broken(out, sf->path ? sf->path : sf->name, anonymous);
+    json_decref(anonymous);
+    return 0;
+fail:
+    json_decref(anonymous);
+    return -1;
+}
+
+int objects_build(const struct source_snapshot *snap, const char *root_dir, struct desired_set *out)
+{
+    size_t cap = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->broken_files = json_object();
+    if (out->broken_files == NULL)
+        return -1;
+    if (manifest_init(NULL) != 0) {
+        objects_clear(out);
+        return -1;
+    }
+    for (size_t i = 0; i < snap->n; i++) {
+        const struct source_file *sf = &snap->files[i];
+        const char *shown = sf->path ? sf->path : sf->name;
+        struct manifest_file *mf;
+        int rc;
+
+        if (sf->data == NULL) {
+            char msg[ERROR_LINE_MAX];
+            snprintf(msg, sizeof(msg), "%s: %s", shown, sf->error ? sf->error : "unreadable");
+            if (mark_broken(out, shown, json_pack("[s]", msg)) != 0)
+                goto fail;
+            continue;
+        }
+        mf = manifest_load_buffer(shown, sf->data, sf->len, root_dir);
+        if (mf == NULL)
+            goto fail;
+        rc = add_file(out, &cap, sf, mf, root_dir);
+        manifest_file_free(mf);
+        if (rc != 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    objects_clear(out);
+    return -1;
+}
+
+void objects_clear(struct desired_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct desired_object *o = &set->objs[i];
+        free(o->kind);
+        free(o->name);
+        free(o->file);
+        free(o->manifest_dir);
+        json_decref(o->spec);
+        json_decref(o->errors);
+    }
+    free(set->objs);
+    json_decref(set->broken_files);
+    memset(set, 0, sizeof(*set));
+}

@@ -1,0 +1,42 @@
+/* Desired objects from a source snapshot: every manifest file is loaded,
+ * validated against the CRDs and checked for cross-field rules; each object
+ * gets its key (Kind/name), spec with defaults, revision and spec hash, or
+ * its errors. The same name defined in two files is an error on both. A
+ * file whose objects cannot be identified (YAML syntax error, unreadable) is
+ * listed so that the objects it defined before are kept, not deleted.
+ * Loop thread (pure function of the snapshot). */
+#ifndef AVIARY_CONTROLLER_OBJECTS_H
+#define AVIARY_CONTROLLER_OBJECTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "controller/source.h"
+
+struct desired_object {
+    char *kind;
+    char *name;
+    char *file;         /* source-relative file name */
+    char *manifest_dir; /* directory for relative data paths, or NULL (S3) */
+    int line;           /* where the object starts */
+    json_t *spec;       /* with defaults; NULL when invalid */
+    char revision[32];
+    char spec_hash[65]; /* hash of the whole spec: a change bumps the generation */
+    json_t *errors;     /* array of "file:line:column: field.path: message" */
+};
+
+struct desired_set {
+    struct desired_object *objs;
+    size_t n;
+    json_t *broken_files; /* object: file name -> array of error strings */
+};
+
+/* Builds the desired set from snap. root_dir is the directory source's path
+ * (for manifest_dir), or NULL. Returns 0, or -1 when out of memory. */
+int objects_build(const struct source_snapshot *snap, const char *root_dir,
+                  struct desired_set *out);
+
+void objects_clear(struct desired_set *set);
+
+#endif
