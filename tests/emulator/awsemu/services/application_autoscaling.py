@@ -358,10 +358,7 @@ class ApplicationAutoscaling(base.Service):
         ecs = self._ecs()
         if pre in ("ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization"):
             key = "cpu" if pre == "ECSServiceAverageCPUUtilization" else "memory"
-            view = [v for v in ecs.metrics_view_internal()
-                    if v["region"] == t["_region"] and v["cluster"] == t["_cluster"]
-                    and v["service"] == t["_service"]]
-            images = view[0]["running_images"] if view else []
+            images = ecs.running_images_internal(t["_region"], t["_cluster"], t["_service"])
             if not images:
                 return None
             return sum(float(self.emulator.profile(i).get(key, 0.0)) for i in images) / \

@@ -579,9 +579,10 @@ class Ecs(base.Service):
         out = {k: v for k, v in svc.items() if not k.startswith("_")}
         running = pending = 0
         deps = []
+        mine = [t for t in self.tasks.values() if t["_service"] == svc["serviceArn"]]
         for d in svc["deployments"]:
             r = p = 0
-            for t in self.tasks.values():
+            for t in mine:
                 if t["_deployment"] == d["id"] and t["desiredStatus"] == "RUNNING":
                     if t["lastStatus"] == "RUNNING":
                         r += 1
@@ -1029,10 +1030,17 @@ class Ecs(base.Service):
                 ec2.delete_network_interface_internal(t["_eni"])
             t["_stopped_wall"] = now
 
-    def _reconcile(self, svc, now):
-        live = {}
+    def _by_service(self):
+        """{service arn: [task]} (one pass over the tasks)."""
+        out = {}
         for t in self.tasks.values():
-            if t["_service"] == svc["serviceArn"] and t["desiredStatus"] == "RUNNING":
+            out.setdefault(t["_service"], []).append(t)
+        return out
+
+    def _reconcile(self, svc, now, tasks):
+        live = {}
+        for t in tasks:
+            if t["desiredStatus"] == "RUNNING":
                 live.setdefault(t["_deployment"], []).append(t)
         primary = svc["deployments"][0]
         pt = live.get(primary["id"], [])
@@ -1101,9 +1109,8 @@ class Ecs(base.Service):
             if not svc["_steady"] and svc["status"] == "ACTIVE":
                 svc["_steady"] = True
                 self._event(svc, "has reached a steady state.")
-        if svc["status"] == "DRAINING" and not any(
-                t["_service"] == svc["serviceArn"] and t["lastStatus"] != "STOPPED"
-                for t in self.tasks.values()):
+        if svc["status"] == "DRAINING" and not started and not any(
+                t["lastStatus"] != "STOPPED" for t in tasks):
             svc["status"] = "INACTIVE"
             svc["_inactive_at"] = now
 
@@ -1112,9 +1119,10 @@ class Ecs(base.Service):
             now = self.clock.now()
             for t in list(self.tasks.values()):
                 self._advance_task(t, now)
+            by_service = self._by_service()
             for svc in list(self.services.values()):
                 if svc["status"] in ("ACTIVE", "DRAINING"):
-                    self._reconcile(svc, now)
+                    self._reconcile(svc, now, by_service.get(svc["serviceArn"], []))
             stopped = [t for t in self.tasks.values() if t["lastStatus"] == "STOPPED"]
             stopped.sort(key=lambda t: t["_stopped_wall"])
             drop = max(0, len(stopped) - MAX_STOPPED_TASKS)
@@ -1135,12 +1143,13 @@ class Ecs(base.Service):
         pending and desired counts, whether Container Insights is enabled."""
         with self.lock:
             out = []
+            by_service = self._by_service()
             for svc in self.services.values():
                 if svc["status"] == "INACTIVE":
                     continue
                 running, pending = [], 0
-                for t in self.tasks.values():
-                    if t["_service"] != svc["serviceArn"] or t["desiredStatus"] != "RUNNING":
+                for t in by_service.get(svc["serviceArn"], []):
+                    if t["desiredStatus"] != "RUNNING":
                         continue
                     if t["lastStatus"] == "RUNNING":
                         running.append(t["_image"])
@@ -1162,6 +1171,14 @@ class Ecs(base.Service):
             if svc is None or svc["status"] == "INACTIVE":
                 return None
             return self._render_service(svc)
+
+    def running_images_internal(self, region, cluster, name):
+        """Images of the service's RUNNING tasks (one entry per task)."""
+        with self.lock:
+            arn = self._service_arn(region, cluster, name)
+            return [t["_image"] for t in self.tasks.values()
+                    if t["_service"] == arn and t["lastStatus"] == "RUNNING"
+                    and t["desiredStatus"] == "RUNNING"]
 
     def set_desired_count_internal(self, region, cluster, name, count):
         """Set an ACTIVE service's desiredCount (as Application Auto Scaling does).

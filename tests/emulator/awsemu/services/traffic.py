@@ -121,55 +121,72 @@ class TrafficModel:
         services = self.emulator.services
         elbv2 = services.get("elbv2")
         ecs = services.get("ecs")
+        if self.next_second > last_complete:
+            return
+        # The state is read once: every second generated in this call uses it.
+        lbs = self._lb_snapshot(elbv2, ecs) if elbv2 is not None else []
+        svcs = ecs.metrics_view_internal() if ecs is not None else []
+        profiles = {}
         while self.next_second <= last_complete:
             s = self.next_second
-            if elbv2 is not None:
-                self._lb_second(s, elbv2, ecs)
-            if ecs is not None:
-                self._ecs_second(s, ecs)
+            self._lb_second(s, lbs, profiles)
+            self._ecs_second(s, svcs, profiles)
             self.next_second += 1
 
-    # ---- load balancers -----------------------------------------------------
-    def _lb_second(self, s, elbv2, ecs):
+    def _profile(self, profiles, image):
+        p = profiles.get(image)
+        if p is None:
+            p = profiles[image] = self.emulator.profile(image or "")
+        return p
+
+    def _lb_snapshot(self, elbv2, ecs):
         traffic = self.emulator.traffic
         images = ecs.target_images_internal() if ecs is not None else {}
-        put = self.cw.put_point_internal
+        out = []
         for lb in elbv2.load_balancers():
             if _state_code(lb) != "active":
                 continue
             lb_arn = lb["LoadBalancerArn"]
-            region = _region_of(lb_arn)
-            lb_dim = elbv2.lb_dimension(lb_arn)
             rps = float(traffic.get("per_lb", {}).get(lb_arn, traffic.get("default_rps", 0.0)))
-            n_lb = self._carry(("lb", lb_arn), max(rps, 0.0))
             weights = {tg: w for tg, w in (elbv2.listener_weights(lb_arn) or {}).items()
                        if w and w > 0}
-            total_w = float(sum(weights.values()))
-            lb_requests = lb_errors = lb_ok = elb_5xx = 0
-            lb_samples = []
+            tgs = []
             for tg_arn in sorted(weights):
-                tg_dim = elbv2.tg_dimension(tg_arn)
-                n_tg = self._carry(("tg", lb_arn, tg_arn), n_lb * weights[tg_arn] / total_w)
                 healthy = list(elbv2.healthy_targets(tg_arn) or [])
-                dims_tg = {"LoadBalancer": lb_dim, "TargetGroup": tg_dim}
-                put(region, "AWS/ApplicationELB", "HealthyHostCount", dims_tg, s,
-                    float(len(healthy)), "Count")
-                if n_tg == 0:
-                    continue
-                if not healthy:
-                    elb_5xx += n_tg
-                    continue
                 by_image = {}
                 for ip in healthy:
                     img = images.get(ip)
                     by_image[img] = by_image.get(img, 0) + 1
+                tgs.append((tg_arn, elbv2.tg_dimension(tg_arn), weights[tg_arn], len(healthy),
+                            sorted(by_image.items(), key=lambda x: x[0] or "")))
+            out.append((lb_arn, _region_of(lb_arn), elbv2.lb_dimension(lb_arn), max(rps, 0.0),
+                        float(sum(weights.values())), tgs))
+        return out
+
+    # ---- load balancers -----------------------------------------------------
+    def _lb_second(self, s, lbs, profiles):
+        put = self.cw.put_point_internal
+        for lb_arn, region, lb_dim, rps, total_w, tgs in lbs:
+            n_lb = self._carry(("lb", lb_arn), rps)
+            lb_requests = lb_errors = lb_ok = elb_5xx = 0
+            lb_samples = []
+            for tg_arn, tg_dim, weight, n_healthy, by_image in tgs:
+                n_tg = self._carry(("tg", lb_arn, tg_arn), n_lb * weight / total_w)
+                dims_tg = {"LoadBalancer": lb_dim, "TargetGroup": tg_dim}
+                put(region, "AWS/ApplicationELB", "HealthyHostCount", dims_tg, s,
+                    float(n_healthy), "Count")
+                if n_tg == 0:
+                    continue
+                if not n_healthy:
+                    elb_5xx += n_tg
+                    continue
                 req = err = 0
                 parts = []
-                for img in sorted(by_image, key=lambda x: x or ""):
-                    n = self._carry(("img", tg_arn, img), n_tg * by_image[img] / len(healthy))
+                for img, count in by_image:
+                    n = self._carry(("img", tg_arn, img), n_tg * count / n_healthy)
                     if n == 0:
                         continue
-                    prof = self.emulator.profile(img) if img else self.emulator.profile("")
+                    prof = self._profile(profiles, img)
                     e = self._carry(("err", tg_arn, img),
                                     n * min(max(float(prof.get("error_rate", 0.0)), 0.0), 1.0))
                     start = self.seq.get((tg_arn, img), 0)
@@ -182,9 +199,9 @@ class TrafficModel:
                 samples = MultiSamples(parts)
                 put(region, "AWS/ApplicationELB", "RequestCount", dims_tg, s, float(req), "Count")
                 put(region, "AWS/ApplicationELB", "RequestCountPerTarget", dims_tg, s,
-                    req / float(len(healthy)), "Count")
+                    req / float(n_healthy), "Count")
                 put(region, "AWS/ApplicationELB", "RequestCountPerTarget",
-                    {"TargetGroup": tg_dim}, s, req / float(len(healthy)), "Count")
+                    {"TargetGroup": tg_dim}, s, req / float(n_healthy), "Count")
                 put(region, "AWS/ApplicationELB", "TargetResponseTime", dims_tg, s, None,
                     "Seconds", samples=samples)
                 if err:
@@ -216,14 +233,14 @@ class TrafficModel:
                     float(elb_5xx), "Count")
 
     # ---- ECS ----------------------------------------------------------------
-    def _ecs_second(self, s, ecs):
+    def _ecs_second(self, s, svcs, profiles):
         put = self.cw.put_point_internal
-        for svc in ecs.metrics_view_internal():
+        for svc in svcs:
             running = svc["running_images"]
             dims = {"ClusterName": svc["cluster"], "ServiceName": svc["service"]}
             if running:
                 for metric, key in (("CPUUtilization", "cpu"), ("MemoryUtilization", "memory")):
-                    vals = [float(self.emulator.profile(img).get(key, 0.0)) for img in running]
+                    vals = [float(self._profile(profiles, img).get(key, 0.0)) for img in running]
                     put(svc["region"], "AWS/ECS", metric, dims, s, None, "Percent",
                         stats=(float(len(vals)), sum(vals), min(vals), max(vals)))
             if svc.get("insights"):
