@@ -13,7 +13,7 @@
 
 void cmd_validate_usage(FILE *out)
 {
-    fprintf(out, "usage: aviary validate FILE|DIR...\n"
+    fprintf(out, "usage: aviary validate [-o json] FILE|DIR...\n"
                  "\n"
                  "Checks manifests (Application, TrainingEnvironment) against the schemas\n"
                  "aviary was built with and the rules between fields; needs no AWS access.\n"
@@ -22,6 +22,9 @@ void cmd_validate_usage(FILE *out)
                  "  file:line:column: field.path: message\n"
                  "and each valid file as \"FILE: N objects OK\" on stdout. The same kind and\n"
                  "name defined twice is an error on both definitions.\n"
+                 "\n"
+                 "  -o json   print the valid objects as they will be applied (defaults\n"
+                 "            filled in, revision, spec hash) as a JSON array on stdout\n"
                  "\n"
                  "Exit status: 0 all valid, 1 an error was found, 2 usage error.\n");
 }

@@ -566,32 +566,38 @@ static bool fargate_memory_ok(long long cpu, long long mem, char *hint, size_t l
     return mem >= lo && mem <= hi && mem % step == 0;
 }
 
-/* A duration field within [min_ms, max_ms], optionally whole seconds. */
-static void check_duration(struct ctx *c, const json_t *spec, const char *field, int64_t min_ms,
+/* A duration field within [min_ms, max_ms], optionally whole seconds.
+ * Returns true when the field is absent or fine. */
+static bool check_duration(struct ctx *c, const json_t *spec, const char *field, int64_t min_ms,
                            int64_t max_ms, bool whole_seconds)
 {
     char p[160], a[32], b[32];
     int64_t ms;
 
     if (json_string_value(manifest_get(spec, field)) == NULL)
-        return;
+        return true;
     ms = manifest_get_duration_ms(spec, field, -1);
     if (ms < 0)
-        return; /* reported by the schema */
+        return false; /* reported by the schema */
     snprintf(p, sizeof(p), "spec.%s", field);
-    if (whole_seconds && ms % 1000 != 0) {
-        rule_error(c, p, "must be a whole number of seconds");
-        return;
-    }
     if (ms < min_ms) {
         if (min_ms == 1)
             rule_error(c, p, "must be more than 0");
         else
-            rule_error(c, p, "must be at least %s", duration_format(min_ms, a, sizeof(a)));
-    } else if (ms > max_ms) {
+            rule_error(c, p, "must be at least %s, got %s", duration_format(min_ms, a, sizeof(a)),
+                       duration_format(ms, b, sizeof(b)));
+        return false;
+    }
+    if (ms > max_ms) {
         rule_error(c, p, "must be at most %s, got %s", duration_format(max_ms, a, sizeof(a)),
                    duration_format(ms, b, sizeof(b)));
+        return false;
     }
+    if (whole_seconds && ms % 1000 != 0) {
+        rule_error(c, p, "must be a whole number of seconds");
+        return false;
+    }
+    return true;
 }
 
 static void check_env_names(struct ctx *c, const json_t *spec)
@@ -764,12 +770,12 @@ static void check_application(struct ctx *c, const json_t *spec)
         rule_error(c, "spec.memory", "%lld MiB is not valid with cpu %lld; Fargate allows %s",
                    (long long)mem, (long long)cpu, hint);
     check_env_names(c, spec);
-    check_duration(c, spec, "healthCheck.interval", 5000, 300000, true);
-    check_duration(c, spec, "healthCheck.timeout", 2000, 120000, true);
-    check_duration(c, spec, "healthCheck.gracePeriod", 0, 7200000, true);
-    if (manifest_get_duration_ms(spec, "healthCheck.timeout", 0) >=
-        manifest_get_duration_ms(spec, "healthCheck.interval", INT64_MAX))
+    if (check_duration(c, spec, "healthCheck.interval", 5000, 300000, true) &&
+        check_duration(c, spec, "healthCheck.timeout", 2000, 120000, true) &&
+        manifest_get_duration_ms(spec, "healthCheck.timeout", 0) >=
+            manifest_get_duration_ms(spec, "healthCheck.interval", INT64_MAX))
         rule_error(c, "spec.healthCheck.timeout", "must be shorter than healthCheck.interval");
+    check_duration(c, spec, "healthCheck.gracePeriod", 0, 7200000, true);
     check_network(c, spec, false);
     {
         json_t *min = manifest_get(spec, "scaling.min"), *max = manifest_get(spec, "scaling.max");
