@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,12 +146,17 @@ static int64_t hook_now_ms(void *arg)
     return ((struct fixture *)arg)->mono_ms;
 }
 
+static pthread_mutex_t on_call_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void hook_on_call(void *arg, const struct aws_call_record *rec)
 {
     struct fixture *f = arg;
+
+    pthread_mutex_lock(&on_call_lock); /* calls may come from several threads */
     f->last_call = *rec;
     snprintf(f->last_code, sizeof(f->last_code), "%s", rec->error_code);
     f->n_calls++;
+    pthread_mutex_unlock(&on_call_lock);
 }
 
 static struct aws_env fixture_env;
@@ -456,7 +462,9 @@ static void test_slow_answer_times_out_and_is_retried(void **state)
     assert_int_equal(json_array_size(json_object_get(out, "clusters")), 1);
     json_decref(out);
     /* All attempts slow: a timeout error after max attempts. */
+    test_server_lock(f->srv);
     f->steps[1].delay_ms = 3000;
+    test_server_unlock(f->srv);
     assert_int_equal(aws_call(f->client, "ecs", "DescribeClusters", NULL, &out, &err), -1);
     assert_int_equal(err.kind, AWS_ERR_TIMEOUT);
     assert_int_equal(err.attempts, 3);
@@ -590,19 +598,23 @@ static void test_json_pagination_merges_and_stops(void **state)
     json_decref(out);
 
     /* A repeated token ends the pagination. */
+    test_server_lock(f->srv);
     f->served = 0;
     f->n_steps = 0;
     add_step(f, 200, "{\"serviceArns\":[\"a\"],\"nextToken\":\"same\"}", NULL);
+    test_server_unlock(f->srv);
     assert_int_equal(aws_call_all(f->client, "ecs", "ListServices", in, 0, &out, &err), 0);
     assert_int_equal(json_array_size(json_object_get(out, "serviceArns")), 2);
     json_decref(out);
 
     /* More pages than allowed is an error, not a silent truncation. */
+    test_server_lock(f->srv);
     f->served = 0;
     f->n_steps = 0;
     add_step(f, 200, "{\"serviceArns\":[\"a\"],\"nextToken\": \"t1\"}", NULL);
     add_step(f, 200, "{\"serviceArns\":[\"b\"],\"nextToken\":\"t2\"}", NULL);
     add_step(f, 200, "{\"serviceArns\":[\"c\"]}", NULL);
+    test_server_unlock(f->srv);
     assert_int_equal(aws_call_all(f->client, "ecs", "ListServices", in, 2, &out, &err), -1);
     assert_null(out);
     assert_string_equal(err.code, "TooManyPages");
@@ -683,6 +695,49 @@ static void test_token_bucket_paces_calls(void **state)
     fixture_stop(f);
 }
 
+struct client_worker {
+    struct aws_client *client;
+    int failures;
+};
+
+static void *client_worker_main(void *p)
+{
+    struct client_worker *w = p;
+
+    for (int i = 0; i < 25; i++) {
+        struct aws_error err;
+        json_t *out = NULL;
+
+        if (aws_call(w->client, "ecs", "DescribeClusters", NULL, &out, &err) != 0 ||
+            !json_is_array(json_object_get(out, "clusters")))
+            w->failures++;
+        json_decref(out);
+    }
+    return NULL;
+}
+
+static void test_threads_share_one_client(void **state)
+{
+    struct fixture *f = fixture_new();
+    struct client_worker w[4];
+    pthread_t t[4];
+    (void)state;
+
+    add_step(f, 200, "{\"clusters\":[]}", NULL);
+    fixture_start(f, 0, 0, 1e6, 1e6);
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct client_worker){.client = f->client};
+        assert_int_equal(pthread_create(&t[i], NULL, client_worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    assert_int_equal(test_server_requests(f->srv), 100);
+    assert_true(test_server_connections(f->srv) <= 4);
+    fixture_stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_paginate_callback_stops_early),
         cmocka_unit_test(test_unknown_operation_and_unsigned_operation),
         cmocka_unit_test(test_token_bucket_paces_calls),
+        cmocka_unit_test(test_threads_share_one_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,7 +234,9 @@ static void test_reset_connection_is_transport_error(void **state)
     assert_int_equal(err.kind, AWS_ERR_TRANSPORT);
     assert_true(err.retryable);
     /* The transport recovers on the next request. */
+    test_server_lock(srv);
     e.reset = 0;
+    test_server_unlock(srv);
     get(http, test_server_url(srv), 0, 0, &resp, &err, &rc);
     assert_int_equal(rc, 0);
     assert_int_equal(resp.status, 200);
@@ -280,15 +282,19 @@ static void test_max_response_size(void **state)
     assert_int_equal(resp.body_len, 1000);
     aws_http_response_clear(&resp);
     /* One byte over, announced by Content-Length. */
+    test_server_lock(srv);
     e.answer_len = 1001;
+    test_server_unlock(srv);
     get(http, test_server_url(srv), 0, 1000, &resp, &err, &rc);
     assert_int_equal(rc, -1);
     assert_int_equal(err.kind, AWS_ERR_TOO_LARGE);
     assert_false(err.retryable);
     assert_null(resp.body);
     /* Over, without Content-Length (chunked): stopped while receiving. */
+    test_server_lock(srv);
     e.answer_len = 200000;
     e.chunked = 1;
+    test_server_unlock(srv);
     get(http, test_server_url(srv), 0, 1000, &resp, &err, &rc);
     assert_int_equal(rc, -1);
     assert_int_equal(err.kind, AWS_ERR_TOO_LARGE);
@@ -298,8 +304,10 @@ static void test_max_response_size(void **state)
         struct aws_http_options o = {.max_response_bytes = 100};
         http = aws_http_new(&o);
     }
+    test_server_lock(srv);
     e.chunked = 0;
     e.answer_len = 101;
+    test_server_unlock(srv);
     get(http, test_server_url(srv), 0, 0, &resp, &err, &rc);
     assert_int_equal(rc, -1);
     assert_int_equal(err.kind, AWS_ERR_TOO_LARGE);

@@ -628,6 +628,16 @@ unsigned test_server_requests(const struct test_server *s)
     return n;
 }
 
+void test_server_lock(struct test_server *s)
+{
+    pthread_mutex_lock(&s->handler_lock);
+}
+
+void test_server_unlock(struct test_server *s)
+{
+    pthread_mutex_unlock(&s->handler_lock);
+}
+
 void test_server_stop(struct test_server *srv)
 {
     ssize_t w;

@@ -68,6 +68,12 @@ unsigned test_server_requests(const struct test_server *s);
  * the server. NULL is a no-op. */
 void test_server_stop(struct test_server *s);
 
+/* Take and release the lock that serializes handler calls: a test that
+ * changes its handler's state between requests does it under this lock so
+ * that the change is ordered with the handler's reads. */
+void test_server_lock(struct test_server *s);
+void test_server_unlock(struct test_server *s);
+
 /* First value of header `name` (case-insensitive), or NULL. */
 const char *test_request_header(const struct test_request *req, const char *name);
 
