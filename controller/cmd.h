@@ -33,4 +33,7 @@ int cmd_status(int argc, char **argv);
  * the action. */
 int cmd_control(int argc, char **argv);
 
+/* cmd_doctor.c: `aviary doctor`, how aviary reaches AWS */
+int cmd_doctor(int argc, char **argv);
+
 #endif

@@ -20,6 +20,7 @@ static const struct cmd commands[] = {
     {"promote", cmd_control, "advance a rollout past its pause (--full: to the end)"},
     {"abort", cmd_control, "roll back to the stable revision now"},
     {"retry", cmd_control, "retry a rolled-back revision"},
+    {"doctor", cmd_doctor, "show region, credentials source, endpoints; call STS"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "show the commands, or `aviary help COMMAND` for one"},
 };
