@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "aws/buffer.h"
 #include "aws/sigv4.h"
@@ -32,12 +33,16 @@ static void xml_init(void)
 /* The STS base URL (no trailing '/') for region. Returns 0 or -1. */
 static int sts_base_url(const struct aws_env *env, const char *region, char *out, size_t len)
 {
-    const char *url = aws_env_get(env, "AWS_ENDPOINT_URL_STS");
+    const char *ignore = aws_env_get(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    const char *url = NULL;
     size_t n;
     int w;
 
-    if (url == NULL)
-        url = aws_env_get(env, "AWS_ENDPOINT_URL");
+    if (ignore == NULL || strcasecmp(ignore, "true") != 0) {
+        url = aws_env_get(env, "AWS_ENDPOINT_URL_STS");
+        if (url == NULL)
+            url = aws_env_get(env, "AWS_ENDPOINT_URL");
+    }
     if (url != NULL)
         w = snprintf(out, len, "%s", url);
     else if (strncmp(region, "cn-", 3) == 0)

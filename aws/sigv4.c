@@ -248,9 +248,14 @@ static int canonical_uri(struct aws_buf *cr, const struct sigv4_params *params, 
     if (params->no_path_normalization)
         return sigv4_uri_encode(cr, path, len, true);
 
-    segs = malloc(sizeof(*segs) * SIGV4_MAX_PATH_SEGS);
+    for (size_t i = 0; i < len; i++)
+        n_segs += path[i] == '/';
+    if (n_segs >= SIGV4_MAX_PATH_SEGS)
+        return -1;
+    segs = malloc(sizeof(*segs) * (n_segs + 1));
     if (segs == NULL)
         return -1;
+    n_segs = 0;
     for (size_t i = 0; i <= len;) {
         size_t end = i;
 
@@ -262,8 +267,6 @@ static int canonical_uri(struct aws_buf *cr, const struct sigv4_params *params, 
             if (n_segs > 0)
                 n_segs--;
         } else {
-            if (n_segs == SIGV4_MAX_PATH_SEGS)
-                goto out;
             segs[n_segs][0] = i;
             segs[n_segs][1] = end - i;
             n_segs++;
