@@ -52,8 +52,9 @@ def make_world(extra=()):
     tgs = []
     for name in ("web-a", "web-b"):
         tg = call(em, "elbv2", "CreateTargetGroup", Name=name, Protocol="HTTP", Port=8080,
-                  VpcId=vpc, TargetType="ip", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
-                  HealthyThresholdCount=2, UnhealthyThresholdCount=2
+                  VpcId=vpc, TargetType="ip", HealthCheckIntervalSeconds=5,
+                  HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                  UnhealthyThresholdCount=2
                   )["TargetGroups"][0]["TargetGroupArn"]
         call(em, "elbv2", "ModifyTargetGroupAttributes", TargetGroupArn=tg, Attributes=[
             {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
@@ -159,7 +160,9 @@ def test_tasks_start_register_and_scale_down():
     s = describe(em, "web-a")
     assert (s["pendingCount"], s["runningCount"]) == (0, 2)
     assert healthy(w) == set()    # registered, initial health checks in progress
+    assert s["deployments"][0]["rolloutState"] == "IN_PROGRESS"
     advance(em, 11)
+    s = describe(em, "web-a")
     assert s["deployments"][0]["rolloutState"] == "COMPLETED"
     assert any("steady state" in e["message"] for e in s["events"])
     ips = {e["PrivateIpAddress"] for e in enis}
@@ -202,10 +205,13 @@ def test_new_deployment_replaces_tasks():
     assert s["runningCount"] == 2 and s["pendingCount"] == 2   # old still serving
     advance(em, 8)
     s = describe(em, "web-a")
+    # new tasks run but are not healthy in the target group yet: old ones stay
+    assert len(s["deployments"]) == 2 and s["runningCount"] == 4
+    advance(em, 11)
+    s = describe(em, "web-a")
     assert len(s["deployments"]) == 1
     assert s["deployments"][0]["rolloutState"] == "COMPLETED"
     assert s["runningCount"] == 2
-    advance(em, 11)
     images = em.services["ecs"].target_images_internal()
     now_healthy = healthy(w)
     assert len(now_healthy) == 2 and {images[ip] for ip in now_healthy} == {"repo/web:2"}
@@ -216,14 +222,16 @@ def test_unhealthy_tasks_are_replaced():
     em = w["em"]
     em.profiles["repo/bad:1"] = {"healthy": False, "start_seconds": 2.0}
     td = register_td(em, image="repo/bad:1")
-    create_service(w, td["taskDefinitionArn"], desired=1, healthCheckGracePeriodSeconds=10)
+    create_service(w, td["taskDefinitionArn"], desired=1, healthCheckGracePeriodSeconds=30)
     advance(em, 4)
     first = call(em, "ecs", "ListTasks", cluster="apps", serviceName="web-a")["taskArns"]
     assert len(first) == 1
     assert em.services["elbv2"].target_states(w["tg_a"])   # registered
     advance(em, 11)
     assert set(em.services["elbv2"].target_states(w["tg_a"]).values()) == {"unhealthy"}
-    advance(em, 30)
+    t = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=first)["tasks"][0]
+    assert t["desiredStatus"] == "RUNNING"    # still within the grace period
+    advance(em, 20)
     t = call(em, "ecs", "DescribeTasks", cluster="apps", tasks=first)["tasks"][0]
     assert t["desiredStatus"] == "STOPPED"
     assert t["stoppedReason"].startswith("Task failed ELB health checks")
@@ -242,7 +250,8 @@ def test_circuit_breaker_rolls_back():
     bad = register_td(em, image="repo/bad:1")
     create_service(w, good["taskDefinitionArn"], desired=1, deploymentConfiguration={
         "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
-    advance(em, 7)
+    advance(em, 20)
+    assert describe(em, "web-a")["deployments"][0]["rolloutState"] == "COMPLETED"
     call(em, "ecs", "UpdateService", cluster="apps", service="web-a",
          taskDefinition=bad["taskDefinitionArn"])
     advance(em, 200)

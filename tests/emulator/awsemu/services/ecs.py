@@ -5,9 +5,12 @@ and get replaced, drain and stop. JSON protocol.
 Task lifecycle (per the image profile, emulator.profile(image)):
 PROVISIONING (ENI created in one of the service's subnets) -> PENDING ->
 RUNNING after start_seconds (then registered in each target group with the
-profile's health) -> [unhealthy image: stopped after the health check grace
-period plus ~30 s of failed checks, and replaced] ... on stop: deregistered,
-DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED (ENI deleted).
+profile's health) -> [once the health check grace period is over, a task the
+load balancer reports unhealthy is stopped and replaced] ... on stop:
+deregistered, DEACTIVATING for the deregistration delay,
+STOPPING -> DEPROVISIONING -> STOPPED (ENI deleted). A deployment
+completes, and the previous one's tasks are stopped, as the new tasks become
+healthy in the load balancer.
 Every delay goes through clock.delay.
 """
 
@@ -35,7 +38,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 STOPPED_TASK_RETENTION = 3600.0   # AWS shows stopped tasks for about an hour
 MAX_STOPPED_TASKS = 2000
 MAX_EVENTS = 100
-HEALTH_CHECK_FAILURE_SECONDS = 30.0   # ALB: 2 failed checks at the default interval
 STOP_PHASE_SECONDS = (1.0, 2.0, 3.0)  # DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
 
 
@@ -96,6 +98,7 @@ class Ecs(base.Service):
         self.services = {}    # arn -> service
         self.tasks = {}       # arn -> task
         self.rng = random.Random(getattr(emulator, "seed", 0) or 0)
+        self._tg_states = {}   # target group -> {ip: state}, refreshed every tick
 
     # ---- ids ---------------------------------------------------------------
     def _hex(self, n=32):
@@ -913,7 +916,7 @@ class Ecs(base.Service):
              "_eni": eni["NetworkInterfaceId"] if eni else None, "_family": td["family"],
              "_pending_at": now + self.clock.delay(min(start * 0.2, 10.0)),
              "_running_at": now + self.clock.delay(start), "_registered": [],
-             "_kill_at": None, "_stop_at": None}
+             "_grace_until": None, "_stop_at": None}
         if az:
             t["availabilityZone"] = az
         if tags:
@@ -969,6 +972,35 @@ class Ecs(base.Service):
             self._event(svc, f"registered 1 targets in (target-group "
                              f"{lb['targetGroupArn']})")
 
+    def _target_state(self, tg, ip):
+        """The load balancer's view of a target (cached for one tick)."""
+        cache = self._tg_states
+        if tg not in cache:
+            elbv2 = self.emulator.services.get("elbv2")
+            cache[tg] = elbv2.target_states(tg) if elbv2 is not None and hasattr(
+                elbv2, "target_states") else {}
+        return cache[tg].get(ip)
+
+    def _failed_target_group(self, t, now):
+        """The target group reporting the running task unhealthy once its
+        health check grace period is over (ECS then replaces it), or None."""
+        if t["lastStatus"] != "RUNNING" or t["_grace_until"] is None or \
+                now < t["_grace_until"]:
+            return None
+        for tg, _ in t["_registered"]:
+            if self._target_state(tg, t["_ip"]) == "unhealthy":
+                return tg
+        return None
+
+    def _task_healthy(self, t, svc):
+        """RUNNING, and healthy in every target group it is registered in."""
+        if t["lastStatus"] != "RUNNING":
+            return False
+        if not svc["loadBalancers"]:
+            return True
+        return bool(t["_registered"]) and all(
+            self._target_state(tg, t["_ip"]) == "healthy" for tg, _ in t["_registered"])
+
     def _advance_task(self, t, now):
         svc = self.services.get(t["_service"])
         if t["desiredStatus"] == "RUNNING":
@@ -986,18 +1018,14 @@ class Ecs(base.Service):
                     c["runtimeId"] = t["taskArn"].rsplit("/", 1)[-1] + "-" + self._hex(10)
                 if svc is not None:
                     self._register(t, svc)
-                    if not t["_healthy"] and svc["loadBalancers"]:
-                        grace = svc.get("healthCheckGracePeriodSeconds") or 0
-                        t["_kill_at"] = now + self.clock.delay(
-                            grace + HEALTH_CHECK_FAILURE_SECONDS)
-            if t["lastStatus"] == "RUNNING" and t["_kill_at"] is not None and \
-                    now >= t["_kill_at"]:
-                tg = svc["loadBalancers"][0]["targetGroupArn"] if svc and \
-                    svc["loadBalancers"] else ""
-                self._stop(t, now, f"Task failed ELB health checks in (target-group {tg})")
+                    grace = svc.get("healthCheckGracePeriodSeconds") or 0
+                    t["_grace_until"] = now + self.clock.delay(grace)
+            failed = self._failed_target_group(t, now)
+            if failed:
+                self._stop(t, now, f"Task failed ELB health checks in (target-group {failed})")
                 if svc is not None:
                     self._event(svc, f"(task {t['taskArn'].rsplit('/', 1)[-1]}) failed ELB "
-                                     f"health checks in (target-group {tg})")
+                                     f"health checks in (target-group {failed})")
                     for d in svc["deployments"]:
                         if d["id"] == t["_deployment"]:
                             d["failedTasks"] += 1
@@ -1080,8 +1108,7 @@ class Ecs(base.Service):
             self._event(svc, f"has started {len(started)} tasks: " + " ".join(
                 f"(task {t['taskArn'].rsplit('/', 1)[-1]})" for t in started) + ".")
         healthy_running = sum(1 for t in live.get(primary["id"], [])
-                              if t["lastStatus"] == "RUNNING" and
-                              (t["_healthy"] or not svc["loadBalancers"]))
+                              if self._task_healthy(t, svc))
         keep_old = max(0, primary["desiredCount"] - healthy_running)
         if svc["status"] == "DRAINING":
             keep_old = 0
@@ -1117,6 +1144,7 @@ class Ecs(base.Service):
     def tick(self):
         with self.lock:
             now = self.clock.now()
+            self._tg_states = {}
             for t in list(self.tasks.values()):
                 self._advance_task(t, now)
             by_service = self._by_service()

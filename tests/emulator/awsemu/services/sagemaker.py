@@ -36,8 +36,8 @@ class Sagemaker(base.Service):
         return nb
 
     def _transition_error(self, nb, action, allowed):
-        return _validation(f"Status ({nb['NotebookInstanceStatus']}) not in ([{', '.join(allowed)}])."
-                           f" Unable to {action} Notebook Instance "
+        return _validation(f"Status ({nb['NotebookInstanceStatus']}) not in "
+                           f"([{', '.join(allowed)}]). Unable to {action} Notebook Instance "
                            f"({nb['NotebookInstanceArn']}).")
 
     def _set(self, nb, status, after=None, then=None):
