@@ -225,7 +225,7 @@ int aws_sts_assume_role(const struct aws_env *env, struct aws_http *http, const 
     pthread_once(&xml_once, xml_init);
     memset(&resp, 0, sizeof(resp));
     memset(&signed_hdrs, 0, sizeof(signed_hdrs));
-    aws_buf_init(&body, 64u * 1024u);
+    aws_buf_init(&body, 256u * 1024u);
     aws_credentials_clear(out);
     if (http == NULL)
         return aws_error_set(err, AWS_ERR_INVALID, "no HTTP transport for STS");
@@ -238,6 +238,21 @@ int aws_sts_assume_role(const struct aws_env *env, struct aws_http *http, const 
     snprintf(url, sizeof(url), "%s/", base);
     snprintf(sign_path, sizeof(sign_path), "%s/", strcmp(path, "/") == 0 ? "" : path);
 
+    /* Size the body once so the web identity token is never left behind in
+     * memory released by a growing realloc. */
+    {
+        size_t need = 1024 + strlen(params->role_arn) * 3 + strlen(params->session_name) * 3 +
+                      (params->external_id != NULL ? strlen(params->external_id) * 3 : 0) +
+                      (web ? strlen(params->web_identity_token) * 3 : 0);
+
+        while (body.len < need) {
+            static const char zeros[256];
+
+            if (aws_buf_append(&body, zeros, sizeof(zeros)) != 0)
+                goto nomem;
+        }
+        aws_buf_reset(&body);
+    }
     if (form_add(&body, "Action", web ? "AssumeRoleWithWebIdentity" : "AssumeRole") != 0 ||
         form_add(&body, "Version", STS_VERSION) != 0 ||
         form_add(&body, "RoleArn", params->role_arn) != 0 ||
