@@ -1,6 +1,7 @@
 """SNS: topics, subscriptions (e-mail and http(s) wait for confirmation),
 Publish recorded in emulator.sns_publishes, tags. Query protocol."""
 
+import base64
 import json
 import re
 import uuid
@@ -223,8 +224,10 @@ class Sns(base.Service):
             if val is None:
                 raise _invalid(f"The message attribute '{k}' must contain non-empty "
                                "message attribute value")
-            attrs[k] = {"DataType": dt, "Value": val}
             size += len(k) + len(dt) + len(val if isinstance(val, bytes) else val.encode())
+            if isinstance(val, bytes):   # kept JSON-friendly for the control API
+                val = base64.b64encode(val).decode()
+            attrs[k] = {"DataType": dt, "Value": val}
         if size > MAX_MESSAGE_BYTES:
             raise _invalid("Message too long")
         if params.get("MessageStructure") is not None:
