@@ -107,6 +107,8 @@ def test_cpu_tracking_scales_out_to_max_and_back_in():
     em = w["em"]
     register(em, 1, 5)
     cpu_policy(em, 45.0)
+    advance(em, 2 * 61)
+    assert describe(em, "web-a")["desiredCount"] == 2   # AlarmHigh needs 3 minutes
     advance(em, 61)
     assert describe(em, "web-a")["desiredCount"] == 4   # ceil(2 * 90 / 45)
     advance(em, 61)
@@ -121,7 +123,9 @@ def test_cpu_tracking_scales_out_to_max_and_back_in():
     assert describe(em, "web-a")["runningCount"] == 5   # ECS started the tasks
     # the image's CPU drops: scale in, after the scale-in cooldown, to the minimum
     em.profiles["repo/web:1"]["cpu"] = 5.0
-    advance(em, 400)
+    advance(em, 10 * 61)
+    assert describe(em, "web-a")["desiredCount"] == 5   # AlarmLow needs 15 minutes
+    advance(em, 6 * 61)
     assert describe(em, "web-a")["desiredCount"] == 1
 
 
@@ -135,7 +139,7 @@ def test_request_count_per_target_tracking():
     call(em, AAS, "PutScalingPolicy", PolicyName="req", ServiceNamespace="ecs",
          ResourceId=RID, ScalableDimension=DIM, PolicyType="TargetTrackingScaling",
          TargetTrackingScalingPolicyConfiguration={
-             "TargetValue": 200.0, "ScaleOutCooldown": 0, "ScaleInCooldown": 0,
+             "TargetValue": 200.0, "ScaleOutCooldown": 120, "ScaleInCooldown": 300,
              "PredefinedMetricSpecification": {
                  "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label}})
     for _ in range(6):

@@ -8,9 +8,10 @@ read from the model (ECS CPU/memory from the image profiles of the running
 tasks; ALBRequestCountPerTarget from the traffic model's requests per target
 over the last minute; customized metrics from CloudWatch), the wanted
 capacity is ceil(current * metric / target); scale-out happens when any
-policy wants more (after ScaleOutCooldown), scale-in only when every policy
-wants less and the metric is below 90% of the target (after
-ScaleInCooldown, unless DisableScaleIn). The ECS service's desiredCount is
+policy has been above its target for 3 evaluations in a row (its AlarmHigh)
+and wants more (after ScaleOutCooldown), scale-in only when every policy has
+been below 90% of its target for 15 in a row (AlarmLow) and wants less
+(after ScaleInCooldown, unless DisableScaleIn). The ECS service's desiredCount is
 changed through the ECS module, so DescribeServices shows it.
 """
 
@@ -26,6 +27,8 @@ ECS_DIMENSION = "ecs:service:DesiredCount"
 RESOURCE_RE = re.compile(r"^service/([A-Za-z0-9_-]{1,255})/([A-Za-z0-9_-]{1,255})$")
 LABEL_RE = re.compile(r"^(app/[^/]+/[^/]+)/(targetgroup/[^/]+/[^/]+)$")
 EVALUATION_SECONDS = 60.0
+HIGH_PERIODS = 3    # minutes above target before scaling out (AlarmHigh)
+LOW_PERIODS = 15    # minutes below 90% of target before scaling in (AlarmLow)
 DEFAULT_COOLDOWN = 300
 MAX_ACTIVITIES = 200
 SERVICE_ROLE = ("arn:aws:iam::{acct}:role/aws-service-role/ecs.application-autoscaling."
@@ -392,11 +395,15 @@ class ApplicationAutoscaling(base.Service):
                 all_in = False
                 continue
             target = tt["TargetValue"]
+            # the alarms' consecutive breaching minutes (AlarmHigh 3, AlarmLow 15)
+            p["_above"] = p.get("_above", 0) + 1 if value > target else 0
+            p["_below"] = p.get("_below", 0) + 1 if value < 0.9 * target else 0
             wanted = max(1, math.ceil(max(current, 1) * value / target - 1e-9))
-            if value > target and wanted > current:
+            if p["_above"] >= HIGH_PERIODS and wanted > current:
                 outs.append((wanted, p, value))
                 all_in = False
-            elif value < 0.9 * target and wanted < current and not tt.get("DisableScaleIn"):
+            elif p["_below"] >= LOW_PERIODS and wanted < current and \
+                    not tt.get("DisableScaleIn"):
                 ins.append((wanted, p, value))
             else:
                 all_in = False
