@@ -61,14 +61,17 @@ static int chain_fetch(struct aws_credentials_provider *p, struct aws_credential
             c->resolved = (long)i;
             return rc;
         }
-        add_reason(reasons, sizeof(reasons), name, inner.message);
         if (rc == AWS_CREDS_FAIL) {
             /* Configured but failing: stop here rather than silently using
-             * another identity (as botocore does). */
+             * another identity (as botocore does). The failure comes first,
+             * in full; the skipped providers after it. */
             *err = inner;
-            snprintf(err->message, sizeof(err->message), "no AWS credentials: %.490s", reasons);
+            snprintf(err->message, sizeof(err->message),
+                     "no AWS credentials: %.16s: %.340s%s%.110s", name, inner.message,
+                     reasons[0] != '\0' ? "; skipped: " : "", reasons);
             return rc;
         }
+        add_reason(reasons, sizeof(reasons), name, inner.message);
     }
     aws_error_set(err, AWS_ERR_CREDENTIALS, "no AWS credentials: %.490s", reasons);
     return AWS_CREDS_FAIL;
