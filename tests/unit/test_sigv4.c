@@ -499,6 +499,29 @@ static void test_invalid_input(void **state)
     sigv4_result_clear(&res);
 }
 
+/* Query canonicalisation: decoded and re-encoded, sorted by name then value,
+ * "name=" for a missing value, empty pieces dropped. */
+static void test_canonical_query(void **state)
+{
+    struct aws_credentials c;
+    struct sigv4_params p = {
+        .region = "us-east-1", .service = "s3", .time = T_20130524, .s3 = true};
+    struct sigv4_header h[] = {{"host", "b.s3.amazonaws.com"}};
+    struct sigv4_request r = {.method = "GET",
+                              .path = "/",
+                              .query = "prefix=a%20b%2Fc&b=2&&a=&list-type=2&a=1&acl&x=%7E+%zz",
+                              .headers = h,
+                              .n_headers = 1};
+    struct sigv4_result res;
+
+    (void)state;
+    fill_creds(&c, "AKID", "secret", NULL);
+    assert_int_equal(sigv4_sign_debug(NULL, &c, &p, &r, &res), 0);
+    assert_non_null(strstr(res.canonical_request.data,
+                           "\na=&a=1&acl=&b=2&list-type=2&prefix=a%20b%2Fc&x=~%2B%25zz\n"));
+    sigv4_result_clear(&res);
+}
+
 static void test_uri_encode(void **state)
 {
     struct aws_buf b;
@@ -656,6 +679,7 @@ int main(void)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_double_encoded_path);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_query_post_with_token);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_invalid_input);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_canonical_query);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_uri_encode);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_helpers);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_key_cache);
