@@ -120,7 +120,7 @@ static int assume_role(struct profile_ctx *ctx, const char *profile, const char 
     struct aws_sts_assume_role_params params;
     struct aws_credentials source;
     char default_session[64];
-    int rc = -1;
+    int duration_s = 0, rc = -1;
 
     memset(&source, 0, sizeof(source));
     if (profile_get(ctx, profile, "mfa_serial") != NULL)
@@ -131,6 +131,16 @@ static int assume_role(struct profile_ctx *ctx, const char *profile, const char 
         return aws_error_set(err, AWS_ERR_CREDENTIALS,
                              "profile %s: both source_profile and credential_source are set",
                              profile);
+    if (duration != NULL) {
+        char *end;
+        long d = strtol(duration, &end, 10);
+
+        /* Checked before any source credentials are fetched. */
+        if (*end != '\0' || d < 900 || d > 43200)
+            return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                                 "profile %s: duration_seconds must be 900..43200", profile);
+        duration_s = (int)d;
+    }
     if (session == NULL) {
         snprintf(default_session, sizeof(default_session), "aviary-%lld",
                  (long long)aws_env_now(ctx->env));
@@ -176,17 +186,7 @@ static int assume_role(struct profile_ctx *ctx, const char *profile, const char 
     params.role_arn = role_arn;
     params.session_name = session;
     params.external_id = profile_get(ctx, profile, "external_id");
-    if (duration != NULL) {
-        char *end;
-        long d = strtol(duration, &end, 10);
-
-        if (*end != '\0' || d < 900 || d > 43200) {
-            aws_error_set(err, AWS_ERR_CREDENTIALS,
-                          "profile %s: duration_seconds must be 900..43200", profile);
-            goto out;
-        }
-        params.duration_seconds = (int)d;
-    }
+    params.duration_seconds = duration_s;
     if (aws_sts_assume_role(ctx->env, ctx->http, ctx->region, &source, &params, out, err) != 0) {
         char inner[sizeof(err->message)];
 

@@ -78,6 +78,7 @@ struct server_state {
     long delay_ms;
     unsigned imds_token_puts, imds_role_gets, imds_cred_gets, imds_unauthorized;
     unsigned ecs_gets, ecs_unauthorized, sts_calls, issued;
+    bool imds_refuse_token;
     char ecs_auth[128];
     /* AssumeRole: credentials the server knows; a request's signature must
      * verify with the ones its Credential= names. */
@@ -204,6 +205,10 @@ static void handler(const struct test_request *req, struct test_response *resp, 
             return;
         }
         st->imds_token_puts++;
+        if (st->imds_refuse_token) {
+            resp->status = 403;
+            return;
+        }
         test_response_body_str(resp, "imds-session-token");
         return;
     }
@@ -601,6 +606,59 @@ static void test_web_identity(void **state)
     aws_credentials_provider_free(p);
 }
 
+static void test_profile_web_identity_and_bad_settings(void **state)
+{
+    struct fixture *f = *state;
+    struct aws_credentials_provider *p;
+    struct aws_credentials c;
+    struct aws_error err;
+    char config[1024];
+
+    point_sts_at_server(f);
+    write_file(f->token_path, "profile-jwt");
+    snprintf(config, sizeof(config),
+             "[profile wi]\nrole_arn = arn:aws:iam::1:role/wi\nweb_identity_token_file = %s\n"
+             "role_session_name = wi-session\n"
+             "[profile longer]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = wi\n"
+             "duration_seconds = 60\n"
+             "[profile both]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = wi\n"
+             "credential_source = Environment\n"
+             "[profile nosource]\nrole_arn = arn:aws:iam::1:role/x\n"
+             "[profile sso]\nsso_session = corp\n",
+             f->token_path);
+    write_file(f->config_path, config);
+
+    p = aws_credentials_provider_profile_new(&f->env, f->http, "us-east-1", "wi");
+    assert_int_equal(aws_credentials_get(p, &c, &err), 0);
+    assert_false(f->st.last_sts_signed);
+    assert_non_null(strstr(f->st.last_sts_body, "WebIdentityToken=profile-jwt"));
+    assert_non_null(strstr(f->st.last_sts_body, "RoleSessionName=wi-session"));
+    assert_string_equal(c.access_key_id, "ASIASTS1");
+    aws_credentials_clear(&c);
+    aws_credentials_provider_free(p);
+
+    p = aws_credentials_provider_profile_new(&f->env, f->http, "us-east-1", "longer");
+    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_non_null(strstr(err.message, "duration_seconds must be 900..43200"));
+    aws_credentials_provider_free(p);
+
+    p = aws_credentials_provider_profile_new(&f->env, f->http, "us-east-1", "both");
+    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_non_null(strstr(err.message, "both source_profile and credential_source"));
+    aws_credentials_provider_free(p);
+
+    p = aws_credentials_provider_profile_new(&f->env, f->http, "us-east-1", "nosource");
+    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_non_null(strstr(err.message, "role_arn without source_profile"));
+    aws_credentials_provider_free(p);
+
+    p = aws_credentials_provider_profile_new(&f->env, f->http, "us-east-1", "sso");
+    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_non_null(strstr(err.message, "does not support"));
+    aws_credentials_provider_free(p);
+    assert_int_equal(f->st.sts_calls, 1);
+}
+
 static void test_ecs_full_uri(void **state)
 {
     struct fixture *f = *state;
@@ -692,11 +750,20 @@ static void test_imds_v2(void **state)
     aws_credentials_clear(&c);
     aws_credentials_provider_free(p);
 
+    /* IMDS refusing the token: reported with its status. */
+    f->st.imds_refuse_token = true;
+    p = aws_credentials_provider_imds_new(&f->env, f->http);
+    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_non_null(strstr(err.message, "IMDSv2 token request answered HTTP 403"));
+    assert_int_equal(f->st.imds_role_gets, 1);
+    aws_credentials_provider_free(p);
+    f->st.imds_refuse_token = false;
+
     /* Disabled again: skipped without a request. */
     env_set(&f->fe, "AWS_EC2_METADATA_DISABLED", "TRUE");
     p = aws_credentials_provider_imds_new(&f->env, f->http);
     assert_int_equal(aws_credentials_get(p, &c, &err), -1);
-    assert_int_equal(f->st.imds_token_puts, 1);
+    assert_int_equal(f->st.imds_token_puts, 2);
     aws_credentials_provider_free(p);
 }
 
@@ -863,6 +930,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_profile_credential_source_environment, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_web_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_profile_web_identity_and_bad_settings, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ecs_full_uri, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ecs_full_uri_host_restriction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imds_v2, setup, teardown),
