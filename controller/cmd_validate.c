@@ -113,9 +113,9 @@ static int add_directory(struct file_list *l, const char *dir)
     return rc;
 }
 
-/* Reports kind/name pairs defined in two files, on both. Returns the number
- * of errors printed. */
-static size_t cross_file_duplicates(struct manifest_file **files, size_t nfiles)
+/* Reports kind/name pairs defined in two files, on both, and marks those
+ * files in bad[]. Returns the number of errors printed. */
+static size_t cross_file_duplicates(struct manifest_file **files, size_t nfiles, char *bad)
 {
     size_t errors = 0, i, j, a, b;
 
@@ -136,6 +136,7 @@ static size_t cross_file_duplicates(struct manifest_file **files, size_t nfiles)
                     fprintf(stderr, "%s:%d:%d: metadata.name: %s \"%s\" is also defined in %s:%d\n",
                             files[i]->path, x->line, x->column, manifest_kind_name(x->kind),
                             x->name, files[j]->path, y->line);
+                    bad[i] = 1;
                     errors++;
                 }
             }
@@ -166,6 +167,7 @@ int cmd_validate(int argc, char **argv)
     struct diag_list init_errors = {0};
     size_t i, dup_errors;
     json_t *out_json = NULL;
+    char *bad = NULL;
     int rc = 0, only_files = 0;
 
     if (cmd_wants_help(argc, argv)) {
@@ -222,11 +224,16 @@ int cmd_validate(int argc, char **argv)
             rc = 1;
         }
     }
-    dup_errors = cross_file_duplicates(files, list.n);
+    bad = calloc(list.n ? list.n : 1, 1);
+    if (bad == NULL) {
+        rc = 1;
+        goto out;
+    }
+    dup_errors = cross_file_duplicates(files, list.n, bad);
     if (dup_errors > 0)
         rc = 1;
     for (i = 0; i < list.n; i++) {
-        if (files[i] == NULL)
+        if (files[i] == NULL || bad[i])
             continue;
         if (diag_count(&files[i]->errors) > 0) {
             diag_print(stderr, &files[i]->errors);
@@ -246,6 +253,7 @@ int cmd_validate(int argc, char **argv)
         free(text);
     }
 out:
+    free(bad);
     json_decref(out_json);
     for (i = 0; files != NULL && i < list.n; i++)
         manifest_file_free(files[i]);

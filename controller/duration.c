@@ -75,6 +75,8 @@ int duration_parse(const char *s, int64_t *out_ms, const char **why)
                 break;
             }
         }
+        if (u < NUNITS && ulen > 0 && p[ulen] >= 'a' && p[ulen] <= 'z')
+            u = NUNITS; /* "5min", "3sec": a longer word, not a unit */
         if (digits == 0 || u == NUNITS || ulen == 0) {
             set_why(why,
                     *p == '\0' ? "missing unit (ms, s, m, h)" : "unknown unit; use ms, s, m or h");

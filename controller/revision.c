@@ -12,7 +12,7 @@ const char *const revision_fields[] = {
 
 char *revision_canonical_json(const json_t *v)
 {
-    return json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+    return json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
 /* Hex SHA-256 of the canonical JSON of v, truncated to hexlen characters. */

@@ -1,5 +1,5 @@
 /* Revisions and spec hashes of manifest objects: stable hashes over a
- * canonical JSON serialization (keys sorted, compact, ASCII). Pure; any
+ * canonical JSON serialization (keys sorted, compact, UTF-8). Pure; any
  * thread. */
 #ifndef AVIARY_CONTROLLER_REVISION_H
 #define AVIARY_CONTROLLER_REVISION_H
@@ -10,8 +10,8 @@
 #define SPEC_HASH_LEN 64 /* hex characters of a spec hash (full SHA-256) */
 
 /* The canonical serialization of v: JSON with object keys sorted, no
- * whitespace, non-ASCII escaped. Returns a malloc'd string the caller frees,
- * or NULL on allocation failure. */
+ * whitespace, strings in UTF-8 (only characters JSON requires are escaped). Returns a malloc'd
+ * string the caller frees, or NULL on allocation failure. */
 char *revision_canonical_json(const json_t *v);
 
 /* The revision of an Application spec (with defaults applied): the first 10
