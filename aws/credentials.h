@@ -52,9 +52,13 @@ struct aws_credentials_provider;
 
 /* The default chain, resolved lazily on first use, in the SDKs' order:
  * environment, web identity, shared files (AWS_PROFILE), ECS container
- * credentials, EC2 instance metadata. `http` is borrowed (used for STS,
- * ECS and IMDS calls); `region` is used for STS. Returns NULL on allocation
- * failure. Free with aws_credentials_provider_free. */
+ * credentials, EC2 instance metadata. The first provider that answers is
+ * kept for later refreshes; a provider that is configured but fails stops
+ * the chain (no silent fall-through to another identity). `env` (NULL: the
+ * process environment) and `http` are borrowed and must outlive the
+ * provider; http NULL makes the chain create and own a transport. `region`
+ * is used for STS (NULL: aws_region_resolve, else us-east-1). Returns NULL
+ * on allocation failure. Free with aws_credentials_provider_free. */
 struct aws_credentials_provider *aws_credentials_provider_chain_new(const struct aws_env *env,
                                                                     struct aws_http *http,
                                                                     const char *region);
