@@ -12,7 +12,7 @@ DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   libcmocka-dev python3 python3-botocore python3-boto3 python3-pytest awscli \
   ca-certificates curl procps
 
-.PHONY: all build deps test unit e2e emulator-tests demo bench format format-check clean
+.PHONY: all build deps test check-generated demo bench format format-check clean
 
 all: build
 
@@ -32,9 +32,10 @@ build:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Every test, under AddressSanitizer + UBSan: C unit tests (ctest), then the
-# emulator's self-tests and the end-to-end tests (pytest) against the real binary.
-test: deps
+# Every test, under AddressSanitizer + UBSan: generated files up to date, C unit
+# tests (ctest), then the emulator's self-tests and the end-to-end tests (pytest)
+# against the real binary.
+test: deps check-generated
 	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DAVIARY_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN) -j$(JOBS)
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -43,6 +44,10 @@ test: deps
 	AVIARY_BIN=$(CURDIR)/$(ASAN)/aviary ASAN_OPTIONS=detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/emulator tests/e2e
+
+# Generated sources and docs must match their generators.
+check-generated:
+	PYTHON=$(PYTHON) tools/check_generated.sh
 
 demo: deps build
 	PYTHON=$(PYTHON) AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary tools/demo.sh

@@ -195,7 +195,8 @@ static int scan(const char *dir, const char *real_dir, long settle_ms, size_t ma
         source_snapshot_clear(out);
         return -1;
     }
-    qsort(out->files, out->n, sizeof(*out->files), compare_files);
+    if (out->n > 1)
+        qsort(out->files, out->n, sizeof(*out->files), compare_files);
     return 0;
 }
 

@@ -217,7 +217,8 @@ int source_s3_poll_once(struct aws_client *client, const char *bucket, const cha
         source_snapshot_clear(out);
         return -1;
     }
-    qsort(out->files, out->n, sizeof(*out->files), compare_files);
+    if (out->n > 1)
+        qsort(out->files, out->n, sizeof(*out->files), compare_files);
     return 0;
 }
 

@@ -404,7 +404,8 @@ json_t *store_list(struct store *st)
         json_decref(arr);
         return NULL;
     }
-    qsort(tmp, n, sizeof(*tmp), compare_records);
+    if (n > 1)
+        qsort(tmp, n, sizeof(*tmp), compare_records);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, tmp[i]);
     free(tmp);
