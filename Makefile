@@ -9,7 +9,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   libuv1-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libxml2-dev \
-  libcmocka-dev python3 python3-botocore python3-boto3 python3-pytest awscli \
+  libcmocka-dev python3 python3-botocore python3-boto3 python3-pytest python3-yaml awscli \
   ca-certificates curl procps
 
 .PHONY: all build deps test check-generated demo bench format format-check clean
@@ -48,6 +48,7 @@ test: deps check-generated
 # Generated sources and docs must match their generators.
 check-generated:
 	PYTHON=$(PYTHON) tools/check_generated.sh
+	$(PYTHON) tools/gen_manifest_reference.py --check
 
 demo: deps build
 	PYTHON=$(PYTHON) AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary tools/demo.sh
