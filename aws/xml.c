@@ -25,6 +25,16 @@ static void xml_init(void)
     xmlInitParser();
 }
 
+/* libxml2 reports some errors (encoding conversion) through its per-thread
+ * generic handler even with XML_PARSE_NOERROR; aviary's stderr carries
+ * structured log lines only, so such reports are dropped here and the
+ * failure reaches the caller through the parser context instead. */
+static void xml_silent(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
 static const xmlNode *xnode(const struct aws_xml_node *node)
 {
     return (const xmlNode *)(const void *)node;
@@ -87,6 +97,7 @@ int aws_xml_parse(const void *data, size_t len, size_t max_bytes, struct aws_xml
         goto out;
     }
     pthread_once(&xml_once, xml_init);
+    xmlSetGenericErrorFunc(NULL, xml_silent);
     ctxt = xmlNewParserCtxt();
     if (ctxt == NULL || ctxt->sax == NULL) {
         aws_error_set(err, AWS_ERR_NO_MEMORY, "cannot allocate an XML parser");
@@ -112,6 +123,9 @@ int aws_xml_parse(const void *data, size_t len, size_t max_bytes, struct aws_xml
             n = strlen(msg);
             while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
                 msg[--n] = '\0';
+            for (size_t i = 0; i < n; i++) /* one line for the logs */
+                if ((unsigned char)msg[i] < 0x20)
+                    msg[i] = ' ';
         }
         aws_error_set(err, AWS_ERR_PARSE, "invalid XML (line %d): %s", xe ? xe->line : 0, msg);
         goto out;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -237,6 +238,40 @@ static void test_deep_documents_refused(void **state)
     aws_buf_free(&b);
 }
 
+/* Errors reach the caller, never stderr (aviary's log stream). */
+static void test_errors_not_printed(void **state)
+{
+    static const char *const bad[] = {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>\xf5 ve</a>",
+        "<?xml version=\"1.0\" encoding=\"EUC-JP\"?><a>\xf5 ve</a>",
+        "<?xml version=\"1.0\" encoding=\"no-such-charset\"?><a/>",
+        "<a><b></a>",
+        "<!DOCTYPE r [<!ENTITY e \"x\">]><r>&e;</r>",
+    };
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    struct aws_xml_doc *d = NULL;
+    struct aws_error err;
+    long size;
+
+    (void)state;
+    assert_non_null(tmp);
+    assert_true(saved >= 0);
+    fflush(stderr);
+    assert_int_equal(dup2(fileno(tmp), 2), 2);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(aws_xml_parse(bad[i], strlen(bad[i]), 0, &d, &err), -1);
+        assert_null(strchr(err.message, '\n'));
+    }
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_int_equal(fseek(tmp, 0, SEEK_END), 0);
+    size = ftell(tmp);
+    fclose(tmp);
+    assert_int_equal(size, 0);
+}
+
 /* Parses the same document on several threads at once. */
 static void *parse_many(void *arg)
 {
@@ -287,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_default_size_limit),
         cmocka_unit_test(test_deep_documents_refused),
+        cmocka_unit_test(test_errors_not_printed),
         cmocka_unit_test(test_threads),
     };
 
