@@ -17,6 +17,13 @@ reports a bare HTTP status as the code ("404" for a bodiless S3 HEAD error),
 aviary uses a name (aws/protocol.h: 404 -> "NotFound", 403 -> "Forbidden",
 ... and "Http<status>" otherwise).
 
+Besides the hand-written cases, every operation in aws/api/operations.txt
+gets a "model" case: an example value for its whole output shape (every
+member, nested lists of one and two items, maps, entities, timestamps with
+and without milliseconds) serialized to the wire by the test emulator's
+serializer (tests/emulator/awsemu/protocols), then parsed by botocore as
+above. botocore stays the oracle; the emulator only supplies bytes.
+
 Usage: /usr/bin/python3 tools/gen_parse_golden.py [--check] [outdir]
 --check compares with the files on disk instead of writing them.
 """
@@ -736,6 +743,90 @@ def build(session, case):
     return out
 
 
+class _Counter:
+    def __init__(self):
+        self.n = 0
+
+    def next(self):
+        self.n += 1
+        return self.n
+
+
+def example(shape, counter, path=(), in_header=False):
+    """A deterministic example value for shape (None when it cannot have
+    one). Recursive shapes stop at their second appearance on the path."""
+    t = shape.type_name
+    n = counter.next()
+    if t == "structure":
+        if path.count(shape.name) >= 1 or len(path) > 8:
+            return None
+        out = {}
+        for key, member in shape.members.items():
+            loc = member.serialization.get("location")
+            if loc in ("uri", "querystring", "statusCode") or member.serialization.get(
+                    "eventstream"):
+                continue
+            v = example(member, counter, path + (shape.name,), loc in ("header", "headers"))
+            if v is not None:
+                out[key] = v
+        return out
+    if t == "list":
+        count = 1 + n % 2  # alternate single- and two-item lists
+        items = [example(shape.member, counter, path, in_header) for _ in range(count)]
+        return [i for i in items if i is not None] or None
+    if t == "map":
+        out = {}
+        for i in range(2):
+            k = f"key-{n}-{i}" if not in_header else f"k{n}{i}"
+            v = example(shape.value, counter, path, in_header)
+            if v is not None:
+                out[k] = v
+        return out or None
+    if t == "string":
+        if shape.enum:
+            return shape.enum[n % len(shape.enum)]
+        if in_header:
+            return f"hv-{n}"
+        return f"s-{n}" + (" & <b> \"q\" \u00e9" if n % 3 == 0 else "")
+    if t in ("integer", "long"):
+        return (10 ** 10 + n) if t == "long" else 1000 + n
+    if t in ("float", "double"):
+        return n + 0.25
+    if t == "boolean":
+        return n % 2 == 0
+    if t == "timestamp":
+        ms = 0 if in_header else (n % 2) * 123000
+        return datetime.datetime(2023, 11, 14, 22, 13, n % 60, ms, tzinfo=datetime.timezone.utc)
+    if t == "blob":
+        return f"blob-{n}?>".encode()  # text: botocore decodes payloads as UTF-8
+    return None
+
+
+class _Ctx:
+    request_id = "11111111-2222-4333-8444-555555555555"
+
+
+def model_cases(session):
+    """One emulator-serialized case per operation in aws/api/operations.txt."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
+    from awsemu.protocols import for_model
+
+    cases = []
+    with open(os.path.join(ROOT, "aws", "api", "operations.txt"), encoding="utf-8") as f:
+        ops = [line.split() for line in f if line.strip() and not line.startswith("#")]
+    for service, operation in ops:
+        model = session.get_service_model(service)
+        op = model.operation_model(operation)
+        value = example(op.output_shape, _Counter()) if op.output_shape is not None else {}
+        status, headers, body = for_model(model).serialize_response(model, op, value, _Ctx())
+        headers = {k.lower(): str(v) for k, v in headers.items()}
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        cases.append(dict(service=service, operation=operation, case="model", status=status,
+                          headers=headers, body=body.decode("utf-8")))
+    return cases
+
+
 def main(argv):
     check = "--check" in argv
     args = [a for a in argv if not a.startswith("--")]
@@ -745,7 +836,8 @@ def main(argv):
     os.makedirs(outdir, exist_ok=True)
     stale = 0
     seen = set()
-    for case in CASES:
+    cases = CASES + model_cases(session)
+    for case in cases:
         doc = build(session, case)
         name = f"{case['service']}.{case['operation']}.{case['case']}.json"
         if name in seen:
@@ -765,7 +857,7 @@ def main(argv):
         else:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-    print(f"{len(CASES)} cases{' checked' if check else ' written to ' + outdir}")
+    print(f"{len(cases)} cases{' checked' if check else ' written to ' + outdir}")
     return 1 if stale else 0
 
 
