@@ -312,6 +312,29 @@ static json_t *header_list(struct xctx *c, const struct aws_shape *sh, const cha
     return arr;
 }
 
+/* Header text as valid UTF-8: as it is when it already is, else read as
+ * ISO-8859-1 (how HTTP clients, botocore's included, decode header bytes)
+ * into c->text. NULL when out of memory. */
+static const char *header_utf8(struct xctx *c, const char *value)
+{
+    json_t *probe = json_string(value);
+
+    if (probe != NULL) {
+        json_decref(probe);
+        return value;
+    }
+    aws_buf_reset(&c->text);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        int rc = *p < 0x80 ? aws_buf_append_char(&c->text, (char)*p)
+                           : aws_buf_append_char(&c->text, (char)(0xC0 | (*p >> 6))) ||
+                                 aws_buf_append_char(&c->text, (char)(0x80 | (*p & 0x3F)));
+
+        if (rc != 0)
+            return no_memory(c), NULL;
+    }
+    return c->text.data ? c->text.data : "";
+}
+
 /* A map of every header starting with prefix (case-insensitive), keyed by
  * the rest of the header name: always present, possibly empty, as botocore
  * returns it. */
@@ -324,14 +347,19 @@ static json_t *header_map(struct xctx *c, const char *prefix, const struct aws_h
         return no_memory(c);
     for (size_t i = 0; i < resp->n_headers; i++) {
         const struct aws_http_header *h = &resp->headers[i];
+        const char *text;
         json_t *v;
 
         if (h->name == NULL || strncasecmp(h->name, prefix, plen) != 0)
             continue;
-        v = json_string(h->value ? h->value : "");
-        if (v == NULL || json_object_set_new(obj, h->name + plen, v) != 0) {
+        if ((text = header_utf8(c, h->value ? h->value : "")) == NULL ||
+            (v = json_string(text)) == NULL) {
             json_decref(obj);
-            return fail(c, "header is not valid UTF-8");
+            return no_memory(c);
+        }
+        if (json_object_set_new(obj, h->name + plen, v) != 0) {
+            json_decref(obj);
+            return fail(c, "header name is not valid UTF-8");
         }
     }
     return obj;
@@ -421,6 +449,8 @@ static int restxml_non_body(struct xctx *c, const struct aws_shape *sh,
         } else if (m->location == AWS_LOC_HEADERS) {
             v = header_map(c, wire, resp);
         } else if (m->location == AWS_LOC_HEADER && (h = parse_header(resp, wire)) != NULL) {
+            if ((h = header_utf8(c, h)) == NULL)
+                return -1;
             if (msh->type == AWS_SHAPE_LIST)
                 v = header_list(c, msh, h);
             else
@@ -450,6 +480,41 @@ static bool s3_error_in_200(const struct aws_xml_doc *doc)
     return strcmp(aws_xml_name(root), "Error") == 0 && aws_xml_child(root, "Code") != NULL;
 }
 
+/* The payload member of a REST-XML output: the raw body (raw_payload), or a
+ * structure read from the body's root element whatever its name (an empty
+ * body gives an empty structure, as in botocore). */
+static int restxml_payload(struct xctx *c, const struct aws_member *payload,
+                           const struct aws_http_response *resp, const struct aws_xml_doc *doc,
+                           json_t *obj, struct aws_buf *payload_out)
+{
+    const struct aws_shape *psh = shape_at(c, payload->shape);
+    size_t mark;
+    json_t *v;
+    int rc = -1;
+
+    if (psh == NULL)
+        return -1;
+    mark = parse_path_push_name(&c->path, payload->name);
+    if (psh->type == AWS_SHAPE_BLOB || psh->type == AWS_SHAPE_STRING) {
+        rc = raw_payload(c, payload, psh, resp, obj, payload_out);
+        goto out;
+    }
+    v = doc ? xml_value(c, payload->shape, aws_xml_root(doc), 2) : json_object();
+    if (v == NULL) {
+        if (c->err->kind == AWS_ERR_NONE)
+            no_memory(c);
+        goto out;
+    }
+    if (json_object_set_new(obj, payload->name, v) != 0) {
+        no_memory(c);
+        goto out;
+    }
+    rc = 0;
+out:
+    parse_path_pop(&c->path, mark);
+    return rc;
+}
+
 static int restxml_response(struct xctx *c, const struct aws_service_model *svc,
                             const struct aws_operation *op, const struct aws_http_response *resp,
                             const struct aws_xml_doc *doc, json_t *obj, struct aws_buf *payload_out)
@@ -467,30 +532,7 @@ static int restxml_response(struct xctx *c, const struct aws_service_model *svc,
             payload = &sh->members[i];
     if (payload == NULL)
         return doc ? xml_members(c, sh, aws_xml_root(doc), obj, 1) : 0;
-    {
-        const struct aws_shape *psh = shape_at(c, payload->shape);
-        size_t mark = parse_path_push_name(&c->path, payload->name);
-        json_t *v;
-        int rc = 0;
-
-        if (psh == NULL)
-            return -1;
-        if (psh->type == AWS_SHAPE_BLOB || psh->type == AWS_SHAPE_STRING) {
-            rc = raw_payload(c, payload, psh, resp, obj, payload_out);
-        } else {
-            /* A structure payload: the body's root element is the member
-             * (an empty body gives an empty structure, as in botocore). */
-            v = doc ? xml_value(c, payload->shape, aws_xml_root(doc), 2) : json_object();
-            if (v == NULL && c->err->kind == AWS_ERR_NONE)
-                no_memory(c);
-            if (v == NULL || json_object_set_new(obj, payload->name, v) != 0)
-                rc = -1;
-            if (v != NULL && rc != 0)
-                no_memory(c);
-        }
-        parse_path_pop(&c->path, mark);
-        return rc;
-    }
+    return restxml_payload(c, payload, resp, doc, obj, payload_out);
 }
 
 static bool raw_body_payload(const struct aws_service_model *svc, const struct aws_operation *op)
@@ -515,6 +557,7 @@ int parse_xml_response(const struct aws_service_model *svc, const struct aws_ope
     struct xctx c = {.svc = svc, .err = err};
     struct aws_xml_doc *doc = NULL;
     const struct aws_xml_node *start;
+    const struct aws_shape *sh;
     json_t *obj = NULL;
     int rc = -1;
 
@@ -555,12 +598,8 @@ int parse_xml_response(const struct aws_service_model *svc, const struct aws_ope
                           op->result_wrapper);
             goto out;
         }
-        {
-            const struct aws_shape *sh = shape_at(&c, op->output);
-
-            if (sh == NULL || xml_members(&c, sh, start, obj, 1) != 0)
-                goto out;
-        }
+        if ((sh = shape_at(&c, op->output)) == NULL || xml_members(&c, sh, start, obj, 1) != 0)
+            goto out;
     }
     *out = obj;
     obj = NULL;

@@ -695,6 +695,10 @@ static void test_restxml_headers_and_status(void **state)
     /* The headers map is always there, as botocore returns it. */
     fake(&f, 200, NULL, NULL);
     expect_doc(parse_ok(&rest_svc, "List", &f), "{\"Meta\":{},\"Status\":200}");
+    /* Header bytes that are not UTF-8 are read as ISO-8859-1, never refused. */
+    fake(&f, 200, NULL, "x-amz-meta-note", "caf\xe9", "x-amz-meta-ok", "caf\xc3\xa9", NULL);
+    expect_doc(parse_ok(&rest_svc, "List", &f),
+               "{\"Meta\":{\"note\":\"caf\u00e9\",\"ok\":\"caf\u00e9\"},\"Status\":200}");
     fake(&f, 200, NULL, "content-length", "seven", NULL);
     parse_fails(&rest_svc, "List", &f, AWS_ERR_PARSE, "ContentLength: invalid integer");
     fake(&f, 200, NULL, "last-modified", "someday", NULL);
