@@ -9,7 +9,7 @@
 
 #include "controller/cmd.h"
 #include "controller/daemon.h"
-#include "controller/duration.h"
+#include "reconcilers/duration.h"
 #include "controller/log.h"
 #include "reconcilers/noop.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "controller/duration.h"
+#include "reconcilers/duration.h"
 
 struct kind_info {
     enum manifest_kind kind;

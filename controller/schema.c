@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "controller/duration.h"
+#include "reconcilers/duration.h"
 
 #define PATH_MAX_LEN 512
 

@@ -1,6 +1,6 @@
 /* Duration parsing and formatting for manifest fields ("1h30m", "500ms").
  * Pure functions; any thread. */
-#include "controller/duration.h"
+#include "reconcilers/duration.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Duration strings as manifests write them ("500ms", "30s", "5m", "1h",
  * "1h30m"): parsing to milliseconds, overflow-safe. Any thread (pure). */
-#ifndef AVIARY_CONTROLLER_DURATION_H
-#define AVIARY_CONTROLLER_DURATION_H
+#ifndef AVIARY_RECONCILERS_DURATION_H
+#define AVIARY_RECONCILERS_DURATION_H
 
 #include <stddef.h>
 #include <stdint.h>

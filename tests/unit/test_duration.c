@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "controller/duration.h"
+#include "reconcilers/duration.h"
 
 static void test_valid_durations(void **state)
 {
