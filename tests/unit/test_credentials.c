@@ -144,7 +144,7 @@ static bool verify_sts_signature(struct server_state *st, const struct test_requ
 
         if (strncmp(cred, st->known[i].access_key_id, n) != 0 || cred[n] != '/')
             continue;
-        snprintf(st->last_signer, sizeof(st->last_signer), "%s", st->known[i].access_key_id);
+        snprintf(st->last_signer, sizeof(st->last_signer), "%.63s", st->known[i].access_key_id);
         if (sigv4_sign(NULL, &st->known[i], &p, &r, &res) != 0)
             return false;
         ok = strcmp(res.authorization, auth) == 0;
