@@ -146,6 +146,11 @@ class Emulator:
     def subscriptions(self):
         return self.control("GET", "subscriptions")
 
+    def confirm_subscriptions(self):
+        """Confirm every pending SNS subscription (the recipients clicked the
+        link); returns how many were pending."""
+        return self.control("POST", "subscriptions/confirm")["confirmed"]
+
     def weights(self):
         return self.control("GET", "weights")
 

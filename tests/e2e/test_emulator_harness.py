@@ -24,6 +24,7 @@ def test_emulator_fixture_serves_control_api(emulator):
     assert emulator.control("GET", "faults") == {}
     assert emulator.sns() == [] and emulator.webhooks() == []
     assert isinstance(emulator.subscriptions(), list) and isinstance(emulator.weights(), list)
+    assert emulator.confirm_subscriptions() == 0
 
 
 @pytest.mark.skipif(not os.path.exists(AWS), reason="Debian awscli not installed")

@@ -26,15 +26,19 @@ ACCOUNT_ID = "123456789012"
 class AwsError(Exception):
     """An AWS error response. ``code`` is AWS's error code (e.g.
     ``InvalidVpcID.NotFound``), ``status`` the HTTP status, ``sender_fault``
-    whether it is the caller's fault (Query protocols' <Type>Sender</Type>)."""
+    whether it is the caller's fault (Query protocols' <Type>Sender</Type>).
+    ``extra`` holds the error structure's other members, keyed by their model
+    names (e.g. CloudWatch's ``dashboardValidationMessages``); each protocol
+    serializes them where AWS puts them (JSON body, Query/EC2/S3 <Error>)."""
 
-    def __init__(self, code, message, status=400, sender_fault=True, headers=None):
+    def __init__(self, code, message, status=400, sender_fault=True, headers=None, extra=None):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.status = status
         self.sender_fault = sender_fault
         self.headers = headers or {}
+        self.extra = dict(extra or {})
 
 
 class Clock:
@@ -105,8 +109,10 @@ class Service:
 class Emulator:
     """Process-wide state: services, clock, call log, lock."""
 
-    def __init__(self, region="us-east-1", delay_scale=1.0):
+    def __init__(self, region="us-east-1", delay_scale=1.0, seed=0):
         self.region = region
+        # seeds the randomness of service modules (ids excepted) and faults
+        self.seed = seed
         self.clock = Clock(delay_scale)
         self.lock = threading.RLock()
         self.services = {}

@@ -152,6 +152,18 @@ class Control:
         with self.emu.lock:
             return view()
 
+    def post_subscriptions(self, raw, rest):
+        """POST subscriptions/confirm: every pending SNS subscription is
+        confirmed, as if each recipient had clicked the link."""
+        if rest != ["confirm"]:
+            raise ControlError(404, "POST /_emulator/subscriptions/confirm")
+        sns = self.emu.services.get("sns")
+        confirm = getattr(sns, "confirm_all_internal", None)
+        if confirm is None:
+            raise ControlError(404, "no SNS module loaded")
+        with self.emu.lock:
+            return {"confirmed": confirm()}
+
     def get_weights(self, raw, rest):
         elbv2 = self.emu.services.get("elbv2")
         history = getattr(elbv2, "weight_history", None)

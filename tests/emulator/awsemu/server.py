@@ -49,7 +49,7 @@ class App:
 
     def __init__(self, region="us-east-1", delay_scale=1.0, seed=0, load_services=True,
                  extra_services=(), check_patterns=True, verbose=False):
-        self.emulator = Emulator(region=region, delay_scale=delay_scale)
+        self.emulator = Emulator(region=region, delay_scale=delay_scale, seed=seed)
         self.models = Models.shared()
         self.faults = Faults(seed)
         self.check_patterns = check_patterns

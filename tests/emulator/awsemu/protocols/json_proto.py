@@ -112,7 +112,19 @@ def serialize_response(model, op_model, result, ctx):
 
 
 def serialize_error(model, err, request_id, method="POST"):
-    body = json.dumps({"__type": err.code, "message": err.message}).encode()
+    doc = {"__type": err.code, "message": err.message}
+    if err.extra:
+        try:
+            shape = model.shape_for_error_code(err.code)
+        except Exception:  # unmodeled code
+            shape = None
+        for key, value in err.extra.items():
+            if value is None or key.lower() == "message":
+                continue
+            member = shape.members.get(key) if shape is not None else None
+            doc[serialized_name(member, key) if member is not None else key] = \
+                _to_json(value, member) if member is not None else value
+    body = json.dumps(doc, default=str).encode()
     headers = {"Content-Type": _content_type(model), "x-amzn-RequestId": request_id,
                "x-amzn-ErrorType": err.code}
     headers.update(err.headers)

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from ..base import AwsError
 from .common import BadValue, scalar_from_string
-from .xmlout import fill_structure, to_bytes
+from .xmlout import add_error_members, fill_structure, to_bytes
 
 
 def _member_name(model, member, key):
@@ -142,6 +142,7 @@ def serialize_error(model, err, request_id, method="POST"):
         e = ET.SubElement(errors, "Error")
         ET.SubElement(e, "Code").text = err.code
         ET.SubElement(e, "Message").text = err.message
+        add_error_members(e, model, err)
         ET.SubElement(root, "RequestID").text = request_id
     else:
         root = ET.Element("ErrorResponse", {"xmlns": _namespace(model)})
@@ -149,6 +150,7 @@ def serialize_error(model, err, request_id, method="POST"):
         ET.SubElement(e, "Type").text = "Sender" if err.sender_fault else "Receiver"
         ET.SubElement(e, "Code").text = err.code
         ET.SubElement(e, "Message").text = err.message
+        add_error_members(e, model, err)
         ET.SubElement(root, "RequestId").text = request_id
     headers = {"Content-Type": "text/xml;charset=UTF-8", "x-amzn-RequestId": request_id}
     headers.update(err.headers)

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from ..base import AwsError
 from .common import format_timestamp, scalar_from_string, serialized_name, text_of
-from .xmlout import fill_structure, to_bytes
+from .xmlout import add_error_members, fill_structure, to_bytes
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 
@@ -240,6 +240,8 @@ def _header_text(value, shape):
 def serialize_response(model, op_model, result, ctx):
     result = _quote_etags(result or {})
     status = op_model.http.get("responseCode", 200)
+    if op_model.name == "GetObject" and result.get("ContentRange"):
+        status = 206  # a range was served: Partial Content, like S3
     headers = {"x-amz-request-id": ctx.request_id, "x-amz-id-2": ctx.request_id}
     body = b""
     shape = op_model.output_shape
@@ -286,6 +288,7 @@ def serialize_error(model, err, request_id, method="GET"):
     root = ET.Element("Error")
     ET.SubElement(root, "Code").text = err.code
     ET.SubElement(root, "Message").text = err.message
+    add_error_members(root, model, err)
     ET.SubElement(root, "RequestId").text = request_id
     headers["Content-Type"] = "application/xml"
     return err.status, headers, to_bytes(root)

@@ -62,3 +62,28 @@ def fill_structure(elem, value, shape, skip_locations=False):
 
 def to_bytes(root):
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+
+
+def error_shape(model, code):
+    """The modeled error structure AWS answers with ``code``, or None."""
+    try:
+        return model.shape_for_error_code(code)
+    except Exception:  # botocore raises for odd models; treat as unmodeled
+        return None
+
+
+def add_error_members(elem, model, err):
+    """Append the members in ``err.extra`` to an <Error> element: typed by
+    the modeled error shape where the model has one, else as text."""
+    if not err.extra:
+        return
+    shape = error_shape(model, err.code)
+    members = shape.members if shape is not None else {}
+    for key, value in err.extra.items():
+        if value is None or key.lower() == "message":
+            continue
+        member = members.get(key)
+        if member is not None:
+            add_member(elem, serialized_name(member, key), value, member)
+        else:
+            ET.SubElement(elem, key).text = str(value)

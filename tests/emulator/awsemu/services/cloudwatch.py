@@ -768,11 +768,13 @@ class Cloudwatch(base.Service):
                              "contain alphanumerics, dash (-) and underscore (_)."})
         problems += validate_dashboard_body(body)
         if problems:
-            err = AwsError("InvalidParameterInput", "The field DashboardBody has an invalid "
-                           "value: " + "; ".join(f"{p['DataPath']}: {p['Message']}"
-                                                 for p in problems), 400)
-            err.extra = {"dashboardValidationMessages": problems}
-            raise err
+            # AWS's message: "The dashboard body is invalid, there are N
+            # validation errors: [ {"dataPath": ..., "message": ...} ]"
+            listed = json.dumps([{"dataPath": p["DataPath"], "message": p["Message"]}
+                                 for p in problems], indent=2)
+            raise AwsError("InvalidParameterInput", "The dashboard body is invalid, there are "
+                           f"{len(problems)} validation errors:\n{listed}", 400,
+                           extra={"dashboardValidationMessages": problems})
         with self.lock:
             self.dashboards[name] = {"body": body, "modified": self.clock.utcnow()}
         return {"DashboardValidationMessages": []}
