@@ -452,7 +452,12 @@ int aws_call_ex(struct aws_client *c, const char *service, const char *operation
                                             err) == 0)
                 ok = 1;
             aws_http_response_clear(&resp);
-            goto out; /* a parse failure is not retried */
+            /* A malformed or oversized answer is not retried, but a service
+             * error carried in a 2xx (S3's 200 with an <Error> document,
+             * which the parser reports as a retryable 500) is retried like
+             * any other retryable error, within the attempts and quota. */
+            if (ok || err->kind != AWS_ERR_SERVICE || !err->retryable)
+                goto out;
         } else {
             int64_t server;
 

@@ -1,7 +1,7 @@
 /* Unit tests for the AWS client against the loopback test server: retries
  * of throttling (Query and JSON), 5xx, resets and timeouts; no retry of
- * 400s; signing, headers, S3 path-style, clock skew, rate limiting and
- * pagination. Sleeps are injected, so nothing waits for real backoff. */
+ * 400s; S3 errors inside a 200; signing, headers, S3 path-style, clock skew,
+ * rate limiting and pagination. Sleeps are injected, so nothing waits for real backoff. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -530,6 +530,101 @@ static void test_clock_skew_corrected(void **state)
     fixture_stop(f);
 }
 
+static const char *s3_error_in_200 =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try "
+    "again.</Message><RequestId>r-500</RequestId><HostId>h</HostId></Error>";
+
+static const char *s3_complete_ok =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<CompleteMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+    "<Location>http://127.0.0.1/b/k</Location><Bucket>b</Bucket><Key>k</Key>"
+    "<ETag>&quot;3858f62230ac3c915f300c664312c11f-2&quot;</ETag>"
+    "</CompleteMultipartUploadResult>";
+
+static json_t *complete_input(void)
+{
+    json_t *in = json_pack("{s:s,s:s,s:s,s:{s:[{s:s,s:i},{s:s,s:i}]}}", "Bucket", "b", "Key", "k",
+                           "UploadId", "up-1", "MultipartUpload", "Parts", "ETag", "\"e1\"",
+                           "PartNumber", 1, "ETag", "\"e2\"", "PartNumber", 2);
+    assert_non_null(in);
+    return in;
+}
+
+/* S3 can answer CompleteMultipartUpload (and CopyObject) with 200 and an
+ * <Error> document; that is a retryable 500, retried within the attempts
+ * and the retry quota. A 200 whose body is not XML is not retried. */
+static void test_s3_error_in_200_retried(void **state)
+{
+    struct fixture *f = fixture_new();
+    struct aws_error err;
+    json_t *out = NULL, *in = complete_input();
+    int calls = 0;
+    (void)state;
+
+    add_step(f, 200, s3_error_in_200, "Content-Type: application/xml\r\n");
+    add_step(f, 200, s3_complete_ok, "Content-Type: application/xml\r\n");
+    fixture_start(f, 0, 0, 0, 0);
+    assert_int_equal(aws_call(f->client, "s3", "CompleteMultipartUpload", in, &out, &err), 0);
+    assert_int_equal(err.kind, AWS_ERR_NONE);
+    assert_int_equal(err.attempts, 2);
+    assert_string_equal(json_string_value(json_object_get(out, "ETag")),
+                        "\"3858f62230ac3c915f300c664312c11f-2\"");
+    assert_int_equal(f->n_rec, 2);
+    assert_string_equal(f->rec[0].method, "POST");
+    assert_string_equal(f->rec[0].target, "/b/k?uploadId=up-1");
+    assert_string_equal(f->rec[0].body, f->rec[1].body);
+    assert_string_equal(rec_header(&f->rec[1], "amz-sdk-request"), "attempt=2; max=3");
+    assert_signed_as_sent(&f->rec[1], "s3", true);
+    assert_int_equal(f->n_sleeps, 1);
+    assert_int_equal(f->sleeps[0], 50);
+    assert_int_equal(f->last_call.attempts, 2);
+    assert_string_equal(f->last_code, "");
+    json_decref(out);
+    out = NULL;
+
+    /* Every answer an <Error>: the service error after max attempts. */
+    test_server_lock(f->srv);
+    f->served = 0;
+    f->n_steps = 0;
+    add_step(f, 200, s3_error_in_200, "Content-Type: application/xml\r\n");
+    test_server_unlock(f->srv);
+    assert_int_equal(aws_call(f->client, "s3", "CompleteMultipartUpload", in, &out, &err), -1);
+    assert_null(out);
+    assert_int_equal(err.kind, AWS_ERR_SERVICE);
+    assert_string_equal(err.code, "InternalError");
+    assert_int_equal(err.http_status, 500);
+    assert_true(err.retryable);
+    assert_int_equal(err.attempts, 3);
+    assert_int_equal(f->served, 3);
+    assert_string_equal(f->last_code, "InternalError");
+
+    /* The retries draw on the service's quota: once it is empty, no retry. */
+    do {
+        assert_int_equal(aws_call(f->client, "s3", "CompleteMultipartUpload", in, NULL, &err), -1);
+        calls++;
+    } while (err.attempts > 1 && calls < 100);
+    /* 490 left after the failed call: 49 calls take 2 x 5 each, the 50th
+     * finds the quota empty. */
+    assert_int_equal(calls, 50);
+    assert_int_equal(err.attempts, 1);
+    assert_string_equal(err.code, "InternalError");
+    fixture_stop(f);
+
+    /* A 200 that is not XML is a parse error, and is not retried. */
+    f = fixture_new();
+    add_step(f, 200, "<CompleteMultipartUploadResult><ETag>", "Content-Type: application/xml\r\n");
+    fixture_start(f, 0, 0, 0, 0);
+    assert_int_equal(aws_call(f->client, "s3", "CompleteMultipartUpload", in, &out, &err), -1);
+    assert_null(out);
+    assert_int_equal(err.kind, AWS_ERR_PARSE);
+    assert_int_equal(err.attempts, 1);
+    assert_int_equal(f->n_rec, 1);
+    assert_int_equal(f->n_sleeps, 0);
+    json_decref(in);
+    fixture_stop(f);
+}
+
 static void test_s3_path_style_and_pagination(void **state)
 {
     struct fixture *f = fixture_new();
@@ -750,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_retry_quota_exhaustion_stops_retrying),
         cmocka_unit_test(test_retry_after_header_honoured),
         cmocka_unit_test(test_clock_skew_corrected),
+        cmocka_unit_test(test_s3_error_in_200_retried),
         cmocka_unit_test(test_s3_path_style_and_pagination),
         cmocka_unit_test(test_json_pagination_merges_and_stops),
         cmocka_unit_test(test_paginate_callback_stops_early),
