@@ -59,9 +59,21 @@ int aws_wire_request_add_header(struct aws_wire_request *req, const char *name, 
 /* Parses a successful (2xx) response of `op` into a new JSON object (*out,
  * owned by the caller; an empty object when the operation has no output).
  * For outputs with a streaming blob payload (S3 GetObject) the body bytes are
- * moved into *payload_out (which may be NULL to discard them) and not put in
- * the JSON. Returns 0, or -1 with *err (AWS_ERR_PARSE) and *out NULL. XML is
- * parsed without network access or entity expansion. */
+ * copied into *payload_out (which may be NULL to discard them) and not put in
+ * the JSON. XML is parsed without network access, DTDs or entity expansion.
+ * Returns 0, or -1 with *out NULL and *err of kind:
+ *  - AWS_ERR_PARSE: the body is malformed or does not match the model
+ *    (the message names the member, e.g. "Contents[2].Size: ...");
+ *  - AWS_ERR_TOO_LARGE: a JSON or XML body exceeds 16 MiB
+ *    (AWS_PARSE_MAX_BODY), or a streaming payload does not fit payload_out's
+ *    maximum (payload_out is then left unchanged);
+ *  - AWS_ERR_NO_MEMORY;
+ *  - AWS_ERR_SERVICE: S3 answered 200 with an <Error> document (late
+ *    failures of CompleteMultipartUpload, CopyObject, UploadPartCopy); *err
+ *    is filled as aws_protocol_parse_error does for a 500 (code, message,
+ *    request id, http_status 500, retryable), and the call may be retried;
+ *  - AWS_ERR_INTERNAL: svc, op or resp is NULL, or body_len > 0 with no body.
+ * The client retries only the AWS_ERR_SERVICE case (when err->retryable). */
 int aws_protocol_parse_response(const struct aws_service_model *svc, const struct aws_operation *op,
                                 const struct aws_http_response *resp, json_t **out,
                                 struct aws_buf *payload_out, struct aws_error *err);
