@@ -14,6 +14,9 @@
 #include <string.h>
 #include <time.h>
 #include <uv.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "aws/client.h"
 #include "controller/httpd.h"
@@ -364,47 +367,52 @@ static bool in_desired(const struct desired_set *set, const char *kind, const ch
     return false;
 }
 
+struct missing_scan {
+    struct daemon *d;
+    const struct desired_set *set;
+    int64_t now_ms;
+    long next;
+};
+
+static int missing_visit(const char *kind, const char *name, json_t *rec, void *arg)
+{
+    struct missing_scan *ms = arg;
+    struct daemon *d = ms->d;
+    const char *file = json_string_value(json_object_get(json_object_get(rec, "desired"), "file"));
+    char key[KEY_MAX];
+    int64_t absent;
+
+    if (in_desired(ms->set, kind, name) || json_is_true(json_object_get(rec, "deleting")))
+        return 0;
+    snprintf(key, sizeof(key), "%s/%s", kind, name);
+    if (file != NULL && json_object_get(ms->set->broken_files, file) != NULL) {
+        missing_clear(d, key);
+        return 0;
+    }
+    absent = missing_for(d, key, ms->now_ms);
+    if (absent < d->cfg->deletion_grace_ms) {
+        long left = (long)(d->cfg->deletion_grace_ms - absent);
+        if (ms->next < 0 || left < ms->next)
+            ms->next = left;
+        return 0;
+    }
+    missing_clear(d, key);
+    log_event(LOG_LEVEL_INFO, "manifest removed: deleting", "key", key, NULL);
+    store_set_field(d->store, kind, name, "deleting", json_true());
+    enqueue(d, kind, name);
+    return 0;
+}
+
 /* Objects in the store but not in the source are deleted once they have
  * been absent for the grace period — unless the file that defined them is
  * broken (then they are kept: bad input never deletes anything). Returns the
  * time until the next pending deletion is due, or -1. */
 static long reconcile_missing(struct daemon *d, const struct desired_set *set)
 {
-    json_t *all = store_list(d->store);
-    int64_t now_ms = monotonic_ms();
-    long next = -1;
-    size_t i;
-    json_t *rec;
+    struct missing_scan ms = {d, set, monotonic_ms(), -1};
 
-    json_array_foreach(all, i, rec)
-    {
-        const char *kind = json_string_value(json_object_get(rec, "kind"));
-        const char *name = json_string_value(json_object_get(rec, "name"));
-        const char *file =
-            json_string_value(json_object_get(json_object_get(rec, "desired"), "file"));
-        char key[KEY_MAX];
-
-        if (in_desired(set, kind, name) || json_is_true(json_object_get(rec, "deleting")))
-            continue;
-        snprintf(key, sizeof(key), "%s/%s", kind, name);
-        if (file != NULL && json_object_get(set->broken_files, file) != NULL) {
-            missing_clear(d, key);
-            continue;
-        }
-        int64_t absent = missing_for(d, key, now_ms);
-        if (absent < d->cfg->deletion_grace_ms) {
-            long left = (long)(d->cfg->deletion_grace_ms - absent);
-            if (next < 0 || left < next)
-                next = left;
-            continue;
-        }
-        missing_clear(d, key);
-        log_event(LOG_LEVEL_INFO, "manifest removed: deleting", "key", key, NULL);
-        store_set_field(d->store, kind, name, "deleting", json_true());
-        enqueue(d, kind, name);
-    }
-    json_decref(all);
-    return next;
+    store_foreach(d->store, missing_visit, &ms);
+    return ms.next;
 }
 
 static void on_grace(uv_timer_t *t)
@@ -438,6 +446,13 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     }
     for (size_t i = 0; i < set.n; i++)
         apply_desired(d, &set.objs[i], is_duplicate(&set, i));
+    /* Applied: the store has them now. Only the keys and the broken files
+     * are needed later, so the specs (a tree each) are released. */
+    for (size_t i = 0; i < set.n; i++) {
+        json_decref(set.objs[i].spec);
+        set.objs[i].spec = NULL;
+        json_array_clear(set.objs[i].errors);
+    }
     objects_clear(&d->current_set);
     d->current_set = set;
     next = reconcile_missing(d, &d->current_set);
@@ -446,23 +461,28 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     if (!d->ready)
         log_event(LOG_LEVEL_INFO, "source loaded", "source", d->cfg->source, NULL);
     d->ready = true;
+#ifdef __GLIBC__
+    /* Loading every manifest of a large source peaks at several times what
+     * stays allocated; hand the freed pages back instead of keeping them
+     * resident until the next change (glibc keeps them otherwise). */
+    malloc_trim(0);
+#endif
 }
 
 /* ---- resync, signals, HTTP ------------------------------------------- */
 
+static int resync_visit(const char *kind, const char *name, json_t *rec, void *arg)
+{
+    (void)rec;
+    enqueue(arg, kind, name);
+    return 0;
+}
+
 static void on_resync(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    json_t *all = store_list(d->store);
-    size_t i;
-    json_t *rec;
 
-    json_array_foreach(all, i, rec)
-    {
-        enqueue(d, json_string_value(json_object_get(rec, "kind")),
-                json_string_value(json_object_get(rec, "name")));
-    }
-    json_decref(all);
+    store_foreach(d->store, resync_visit, d);
 }
 
 static void stop_everything(struct daemon *d)
@@ -538,31 +558,41 @@ static void respond_json(struct httpd_response *resp, int status, json_t *body)
     json_decref(body);
 }
 
+static int gauge_visit(const char *kind, const char *name, json_t *rec, void *arg)
+{
+    struct daemon *d = arg;
+    json_t *st = status_object(rec);
+    const char *labels[] = {json_string_value(json_object_get(st, "kind")),
+                            json_string_value(json_object_get(st, "phase"))};
+    const json_t *w = json_object_get(json_object_get(st, "rollout"), "weight");
+
+    (void)kind;
+    (void)name;
+    metrics_add(d->m_phase, labels, 1);
+    if (json_is_integer(w)) {
+        const char *app[] = {json_string_value(json_object_get(st, "name"))};
+        metrics_set(d->m_weight, app, (double)json_integer_value(w));
+    }
+    json_decref(st);
+    return 0;
+}
+
 static void update_gauges(struct daemon *d)
 {
     struct workqueue_stats qs;
-    json_t *all = store_list(d->store);
-    size_t i;
-    json_t *rec;
 
     workqueue_get_stats(d->queue, &qs);
     metrics_set(d->m_queue, NULL, (double)(qs.ready + qs.delayed + qs.in_progress));
     metrics_reset(d->m_phase);
     metrics_reset(d->m_weight);
-    json_array_foreach(all, i, rec)
-    {
-        json_t *st = status_object(rec);
-        const char *labels[] = {json_string_value(json_object_get(st, "kind")),
-                                json_string_value(json_object_get(st, "phase"))};
-        const json_t *w = json_object_get(json_object_get(st, "rollout"), "weight");
-        metrics_add(d->m_phase, labels, 1);
-        if (json_is_integer(w)) {
-            const char *name[] = {json_string_value(json_object_get(st, "name"))};
-            metrics_set(d->m_weight, name, (double)json_integer_value(w));
-        }
-        json_decref(st);
-    }
-    json_decref(all);
+    store_foreach(d->store, gauge_visit, d);
+}
+
+static int list_visit(const char *kind, const char *name, json_t *rec, void *arg)
+{
+    (void)kind;
+    (void)name;
+    return json_array_append_new(arg, status_object(rec));
 }
 
 static bool valid_action(const char *a)
@@ -651,12 +681,13 @@ static void on_http(const struct httpd_request *req, struct httpd_response *resp
         if (metrics_render(d->metrics, &resp->body) != 0)
             httpd_json_error(resp, 500, "metrics too large");
     } else if (strcmp(req->path, "/v1/objects") == 0) {
-        json_t *all = store_list(d->store), *out = json_array();
-        size_t i;
-        json_t *rec;
-        json_array_foreach(all, i, rec) json_array_append_new(out, status_object(rec));
-        json_decref(all);
-        respond_json(resp, 200, out);
+        json_t *out = json_array();
+        if (out == NULL || store_foreach(d->store, list_visit, out) != 0) {
+            json_decref(out);
+            httpd_json_error(resp, 500, "out of memory");
+        } else {
+            respond_json(resp, 200, out);
+        }
     } else if (strncmp(req->path, "/v1/objects/", 12) == 0) {
         handle_object_path(d, req, resp);
     } else {

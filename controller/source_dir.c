@@ -71,8 +71,16 @@ static int read_file(struct source_file *f, const char *path)
         snprintf(msg, sizeof(msg), "file is larger than the 1 MiB limit for a manifest");
         goto error;
     }
-    data[len] = '\0';
-    f->data = data;
+    /* Read with room for the limit, kept at its size: a snapshot of many
+     * small files must pin neither 1 MiB nor a page-sized mapping each. */
+    f->data = malloc(len + 1);
+    if (f->data == NULL) {
+        free(data);
+        return -1;
+    }
+    memcpy(f->data, data, len);
+    f->data[len] = '\0';
+    free(data);
     f->len = len;
     return 0;
 error:

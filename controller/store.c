@@ -1,6 +1,8 @@
 /* Status store with crash-safe persistence (see store.h). Any thread; one
  * mutex guards the records, and writes happen under it so two writers of the
- * same record cannot reorder on disk. */
+ * same record cannot reorder on disk. In memory a record is its compact JSON
+ * text (sorted keys), not a jansson tree: a defaulted spec costs several
+ * times more as a tree, and every reader gets a fresh copy anyway. */
 #include "controller/store.h"
 
 #include <dirent.h>
@@ -20,7 +22,7 @@
 struct store_record {
     char *kind;
     char *name;
-    json_t *rec;
+    char *text; /* compact JSON, sorted keys */
 };
 
 struct store {
@@ -106,14 +108,27 @@ static struct store_record *find(struct store *st, const char *kind, const char 
     return NULL;
 }
 
-/* Takes ownership of rec. Returns 0 or -1 (out of memory; rec released). */
-static int set_record(struct store *st, const char *kind, const char *name, json_t *rec)
+/* The compact text of rec (caller frees), or NULL when out of memory. */
+static char *compact_text(const json_t *rec)
+{
+    return json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* A new tree parsed from a record's text, or NULL when out of memory. */
+static json_t *record_tree(const char *text)
+{
+    return json_loads(text, 0, NULL);
+}
+
+/* Takes ownership of text (a record's compact JSON). Returns 0 or -1 (out
+ * of memory; text freed). */
+static int set_record(struct store *st, const char *kind, const char *name, char *text)
 {
     struct store_record *r = find(st, kind, name);
 
     if (r != NULL) {
-        json_decref(r->rec);
-        r->rec = rec;
+        free(r->text);
+        r->text = text;
         return 0;
     }
     if (st->n == st->cap) {
@@ -132,11 +147,11 @@ static int set_record(struct store *st, const char *kind, const char *name, json
         free(r->name);
         goto fail;
     }
-    r->rec = rec;
+    r->text = text;
     st->n++;
     return 0;
 fail:
-    json_decref(rec);
+    free(text);
     return -1;
 }
 
@@ -169,6 +184,7 @@ static int load_all(struct store *st, char *errbuf, size_t errlen)
         json_error_t jerr;
         json_t *rec;
         const char *kind, *name;
+        char *text;
 
         if (de->d_name[0] == '.')
             continue;
@@ -191,10 +207,13 @@ static int load_all(struct store *st, char *errbuf, size_t errlen)
             json_decref(rec);
             continue;
         }
-        if (set_record(st, kind, name, rec) != 0) {
+        text = compact_text(rec);
+        if (text == NULL || set_record(st, kind, name, text) != 0) {
+            json_decref(rec);
             closedir(d);
             return -1;
         }
+        json_decref(rec);
     }
     closedir(d);
     return 0;
@@ -244,7 +263,7 @@ void store_close(struct store *st)
     for (size_t i = 0; i < st->n; i++) {
         free(st->recs[i].kind);
         free(st->recs[i].name);
-        json_decref(st->recs[i].rec);
+        free(st->recs[i].text);
     }
     free(st->recs);
     free(st->dir);
@@ -252,45 +271,69 @@ void store_close(struct store *st)
     free(st);
 }
 
+/* A tree of the record of kind/name, parsed under the mutex (caller holds
+ * it), or NULL when absent or out of memory. */
+static json_t *get_locked(struct store *st, const char *kind, const char *name)
+{
+    struct store_record *r = find(st, kind, name);
+
+    return r != NULL ? record_tree(r->text) : NULL;
+}
+
 json_t *store_get(struct store *st, const char *kind, const char *name)
 {
     struct store_record *r;
-    json_t *copy = NULL;
+    char *text = NULL;
+    json_t *copy;
 
     pthread_mutex_lock(&st->mu);
     r = find(st, kind, name);
     if (r != NULL)
-        copy = json_deep_copy(r->rec);
+        text = strdup(r->text);
     pthread_mutex_unlock(&st->mu);
+    /* Parsed outside the lock: workers and the loop do not wait on each other. */
+    copy = text != NULL ? record_tree(text) : NULL;
+    free(text);
     return copy;
 }
 
-/* Persists and installs rec (taking ownership); caller holds the mutex.
- * Returns 0, or -1 with the previous record untouched. */
+/* Persists and installs rec (taken: released before returning); caller
+ * holds the mutex. A record equal to the one in force is not written again
+ * (an idle resync rewrites nothing). Returns 0, or -1 with the previous
+ * record untouched. */
 static int put_locked(struct store *st, const char *kind, const char *name, json_t *rec)
 {
     char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
-    char *text = NULL;
+    char *text = NULL, *compact = NULL;
+    struct store_record *prev;
     int rc = -1;
 
     /* The record names itself so a reload needs nothing but the file. */
     if (json_object_set_new(rec, "kind", json_string(kind)) != 0 ||
         json_object_set_new(rec, "name", json_string(name)) != 0)
         goto out;
+    compact = compact_text(rec);
+    if (compact == NULL || strlen(compact) > STORE_RECORD_MAX)
+        goto out;
+    prev = find(st, kind, name);
+    if (prev != NULL && strcmp(prev->text, compact) == 0) {
+        rc = 0;
+        goto out;
+    }
     if (st->dir != NULL) {
         text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (text == NULL || strlen(text) > STORE_RECORD_MAX ||
-            record_path(st, kind, name, "", path, sizeof(path)) != 0 ||
+        if (text == NULL || record_path(st, kind, name, "", path, sizeof(path)) != 0 ||
             record_path(st, kind, name, ".tmp", tmp, sizeof(tmp)) != 0)
             goto out;
         snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
         if (write_atomic(objdir, path, tmp, text) != 0)
             goto out;
     }
-    rc = set_record(st, kind, name, rec);
-    rec = NULL;
+    rc = set_record(st, kind, name, compact);
+    compact = NULL;
 out:
     free(text);
+    free(compact);
     json_decref(rec);
     return rc;
 }
@@ -322,7 +365,7 @@ int store_set_field(struct store *st, const char *kind, const char *name, const 
         return -1;
     pthread_mutex_lock(&st->mu);
     r = find(st, kind, name);
-    rec = r != NULL ? json_deep_copy(r->rec) : json_object();
+    rec = r != NULL ? record_tree(r->text) : json_object();
     if (rec != NULL && json_object_set_new(rec, key, json_deep_copy(value)) == 0)
         rc = put_locked(st, kind, name, rec);
     else
@@ -347,7 +390,7 @@ static int delete_locked(struct store *st, const char *kind, const char *name)
     if (r != NULL) {
         free(r->kind);
         free(r->name);
-        json_decref(r->rec);
+        free(r->text);
         *r = st->recs[--st->n];
     }
     return 0;
@@ -355,14 +398,15 @@ static int delete_locked(struct store *st, const char *kind, const char *name)
 
 int store_delete_if_true(struct store *st, const char *kind, const char *name, const char *key)
 {
-    struct store_record *r;
+    json_t *rec;
     int rc = 0;
 
     pthread_mutex_lock(&st->mu);
-    r = find(st, kind, name);
-    if (r != NULL && json_is_true(json_object_get(r->rec, key)))
+    rec = get_locked(st, kind, name);
+    if (rec != NULL && json_is_true(json_object_get(rec, key)))
         rc = delete_locked(st, kind, name) == 0 ? 1 : -1;
     pthread_mutex_unlock(&st->mu);
+    json_decref(rec);
     return rc;
 }
 
@@ -376,40 +420,104 @@ int store_delete(struct store *st, const char *kind, const char *name)
     return rc;
 }
 
-static int compare_records(const void *a, const void *b)
+/* A copy of one record taken under the mutex, for listing outside it. */
+struct record_copy {
+    char *kind;
+    char *name;
+    char *text;
+};
+
+static int compare_copies(const void *a, const void *b)
 {
-    const json_t *ra = *(json_t *const *)a, *rb = *(json_t *const *)b;
-    int c = strcmp(json_string_value(json_object_get(ra, "kind")),
-                   json_string_value(json_object_get(rb, "kind")));
-    return c != 0 ? c
-                  : strcmp(json_string_value(json_object_get(ra, "name")),
-                           json_string_value(json_object_get(rb, "name")));
+    const struct record_copy *ra = a, *rb = b;
+    int c = strcmp(ra->kind, rb->kind);
+
+    return c != 0 ? c : strcmp(ra->name, rb->name);
+}
+
+static void free_copies(struct record_copy *c, size_t n)
+{
+    for (size_t i = 0; c != NULL && i < n; i++) {
+        free(c[i].kind);
+        free(c[i].name);
+        free(c[i].text);
+    }
+    free(c);
+}
+
+/* Copies every record as it is now, sorted by kind then name. Returns 0 with
+ * *out (NULL when empty; free_copies) and *n, or -1 when out of memory. */
+static int copy_all(struct store *st, struct record_copy **out, size_t *n)
+{
+    struct record_copy *c = NULL;
+    size_t count;
+    int rc = 0;
+
+    pthread_mutex_lock(&st->mu);
+    count = st->n;
+    if (count > 0) {
+        c = calloc(count, sizeof(*c));
+        for (size_t i = 0; c != NULL && i < count; i++) {
+            c[i].kind = strdup(st->recs[i].kind);
+            c[i].name = strdup(st->recs[i].name);
+            c[i].text = strdup(st->recs[i].text);
+            if (c[i].kind == NULL || c[i].name == NULL || c[i].text == NULL)
+                rc = -1;
+        }
+        if (c == NULL)
+            rc = -1;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (rc != 0) {
+        free_copies(c, count);
+        return -1;
+    }
+    if (count > 1)
+        qsort(c, count, sizeof(*c), compare_copies);
+    *out = c;
+    *n = count;
+    return 0;
 }
 
 json_t *store_list(struct store *st)
 {
     json_t *arr = json_array();
-    json_t **tmp = NULL;
-    size_t n;
+    struct record_copy *c = NULL;
+    size_t n = 0;
 
-    if (arr == NULL)
-        return NULL;
-    pthread_mutex_lock(&st->mu);
-    n = st->n;
-    tmp = n ? calloc(n, sizeof(*tmp)) : NULL;
-    for (size_t i = 0; tmp != NULL && i < n; i++)
-        tmp[i] = json_deep_copy(st->recs[i].rec);
-    pthread_mutex_unlock(&st->mu);
-    if (n && tmp == NULL) {
+    if (arr == NULL || copy_all(st, &c, &n) != 0) {
         json_decref(arr);
         return NULL;
     }
-    if (n > 1)
-        qsort(tmp, n, sizeof(*tmp), compare_records);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, tmp[i]);
-    free(tmp);
+    for (size_t i = 0; i < n; i++) {
+        if (json_array_append_new(arr, record_tree(c[i].text)) != 0) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+        /* The text is not needed once parsed: keep the peak low. */
+        free(c[i].text);
+        c[i].text = NULL;
+    }
+    free_copies(c, n);
     return arr;
+}
+
+int store_foreach(struct store *st, store_visit_fn fn, void *arg)
+{
+    struct record_copy *c = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    if (copy_all(st, &c, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *rec = record_tree(c[i].text);
+        rc = rec != NULL ? fn(c[i].kind, c[i].name, rec, arg) : -1;
+        json_decref(rec);
+    }
+    free_copies(c, n);
+    return rc;
 }
 
 size_t store_count(struct store *st)

@@ -44,8 +44,20 @@ int store_delete_if_true(struct store *st, const char *kind, const char *name, c
  * -1 when the file could not be removed. */
 int store_delete(struct store *st, const char *kind, const char *name);
 
-/* A new JSON array with a copy of every record, ordered by kind then name. */
+/* A new JSON array with a copy of every record, ordered by kind then name,
+ * or NULL when out of memory. */
 json_t *store_list(struct store *st);
+
+/* Visitor for store_foreach: rec is a copy of the record of kind/name,
+ * borrowed for the call. Returns 0 to go on, anything else to stop. */
+typedef int (*store_visit_fn)(const char *kind, const char *name, json_t *rec, void *arg);
+
+/* Calls fn for a copy of every record present when the call starts, ordered
+ * by kind then name. Unlike store_list only one record is a tree at a time,
+ * so scanning many records costs little memory. The store may be used from
+ * fn. Returns 0, the first non-zero value fn returned, or -1 when out of
+ * memory. */
+int store_foreach(struct store *st, store_visit_fn fn, void *arg);
 
 /* Number of records. */
 size_t store_count(struct store *st);
