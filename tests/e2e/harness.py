@@ -151,6 +151,15 @@ class Emulator:
         link); returns how many were pending."""
         return self.control("POST", "subscriptions/confirm")["confirmed"]
 
+    def push_image(self, image, create_repository=False):
+        """Push ``image`` (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG) into the
+        emulated ECR, as `docker push` would: ECS tasks whose image is not
+        there fail to start (CannotPullContainerError). The repository must
+        exist unless ``create_repository``. Returns the image digest."""
+        return self.control("POST", "images", {"image": image,
+                                               "create_repository": create_repository}
+                            )["imageDigest"]
+
     def weights(self):
         return self.control("GET", "weights")
 

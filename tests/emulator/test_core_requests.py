@@ -163,3 +163,24 @@ def test_control_confirms_subscriptions(emu):
     with pytest.raises(urllib.error.HTTPError) as info:
         control(emu, "POST", "subscriptions/other")
     assert info.value.code == 404
+
+
+def test_control_pushes_ecr_images(emu):
+    ecr = emu.client("ecr")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud:1.4.2"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        control(emu, "POST", "images", {"image": image})
+    assert info.value.code == 404   # no repository yet: docker push would fail too
+    ecr.create_repository(repositoryName="fraud")
+    pushed = control(emu, "POST", "images", {"image": image})
+    got = ecr.describe_images(repositoryName="fraud")["imageDetails"]
+    assert [(i["imageDigest"], i["imageTags"]) for i in got] == [(pushed["imageDigest"],
+                                                                  ["1.4.2"])]
+    other = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/model:7"
+    control(emu, "POST", "images", {"image": other, "create_repository": True})
+    repo = ecr.describe_repositories(repositoryNames=["team/model"])["repositories"][0]
+    assert repo["repositoryUri"] == other.rsplit(":", 1)[0]
+    for bad in ("nginx:1", "999999999999.dkr.ecr.us-east-1.amazonaws.com/x:1"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            control(emu, "POST", "images", {"image": bad})
+        assert info.value.code == 400

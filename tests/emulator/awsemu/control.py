@@ -1,9 +1,12 @@
 """The control API under /_emulator/ (unsigned JSON): health, call log,
 image profiles, traffic, SNS publishes and subscriptions, listener weight
-history, webhook sink, fault injection and the emulated clock."""
+history, ECR image pushes, webhook sink, fault injection and the emulated
+clock."""
 
 import json
 import urllib.parse
+
+from .base import AwsError
 
 
 class ControlError(Exception):
@@ -163,6 +166,32 @@ class Control:
             raise ControlError(404, "no SNS module loaded")
         with self.emu.lock:
             return {"confirmed": confirm()}
+
+    def post_images(self, raw, rest):
+        """POST images {"image": URI, "create_repository": bool}: push an image
+        into this account's ECR, as `docker push` would. The repository must
+        exist unless create_repository is true."""
+        doc = _json_body(raw)
+        ecr = self.emu.services.get("ecr")
+        if ecr is None or not hasattr(ecr, "parse_image_uri"):
+            raise ControlError(404, "no ECR module loaded")
+        parsed = ecr.parse_image_uri(str(doc.get("image") or ""))
+        if parsed is None:
+            raise ControlError(400, "image must be ACCOUNT.dkr.ecr.REGION.amazonaws.com/"
+                               "REPOSITORY[:TAG] of this emulator's account")
+        region, name, tag, digest = parsed
+        if digest is not None:
+            raise ControlError(400, "push by tag, not by digest")
+        with self.emu.lock:
+            if (region, name) not in ecr.repos:
+                if not doc.get("create_repository"):
+                    raise ControlError(404, f"repository {name} does not exist in {region}")
+                ecr.create_repository_internal(region, name)
+            try:
+                digest = ecr.push_image_internal(name, tag, region=region)
+            except AwsError as exc:
+                raise ControlError(409, f"{exc.code}: {exc.message}")
+        return {"image": doc["image"], "imageDigest": digest}
 
     def get_weights(self, raw, rest):
         elbv2 = self.emu.services.get("elbv2")

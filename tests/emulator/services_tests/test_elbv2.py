@@ -205,10 +205,13 @@ def test_listeners_weights_and_history(env):
     assert sorted(x["Port"] for x in got) == [80, 443]
     redirect = [x for x in got if x["Port"] == 80][0]["DefaultActions"][0]["RedirectConfig"]
     assert redirect["Host"] == "#{host}" and redirect["Path"] == "/#{path}"
-    # Deleting the load balancer deletes its listeners and frees the target groups.
+    # Deleting the load balancer deletes its listeners and frees the target
+    # groups, though not at once: AWS answers ResourceInUse for a few seconds.
     elb.DeleteLoadBalancer(r, {"LoadBalancerArn": lbarn})
     assert err(elb.DescribeListeners, r, {"ListenerArns": [larn]}).code == "ListenerNotFound"
     assert elb.listener_weights(lbarn) == {}
+    assert err(elb.DeleteTargetGroup, r, {"TargetGroupArn": la}).code == "ResourceInUse"
+    advance(env["emu"], 0.16)   # 15 s scaled
     elb.DeleteTargetGroup(r, {"TargetGroupArn": la})
     assert elb.target_group(la) is None
 

@@ -1,16 +1,23 @@
 """ECR repositories: creation with scan-on-push and tag mutability, lifecycle
 policies (validated, and applied to images when they are pushed), tags and
-images. Images only exist when a test pushes one with ``push_image_internal``.
+images. Images only exist when a test pushes one (``push_image_internal``,
+or POST /_emulator/images); ECS asks ``pull_error_internal`` whether a task
+could pull its image.
 """
 
 import base64
 import hashlib
 import json
+import re
 
 from .. import base
 from ..base import AwsError
 
 MAX_TAGS = 50
+
+# ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG][@sha256:DIGEST]
+IMAGE_URI = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9._/-]+?)"
+                       r"(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$")
 
 
 def _paginate(items, params):
@@ -285,6 +292,41 @@ class EcrService(base.Service):
         return out
 
     # ------------------------------------------------- cross-service functions
+
+    def create_repository_internal(self, region, name):
+        """Create a repository with AWS's defaults and no tags, as someone
+        other than aviary would (a CI pipeline). Returns its description."""
+        req = base.RequestContext(self.emulator, "ecr", "CreateRepository", region, None)
+        return self.CreateRepository(req, {"repositoryName": name})["repository"]
+
+    def parse_image_uri(self, image):
+        """(region, repository, tag, digest) of an image URI in this
+        account's ECR registry, or None for any other registry."""
+        m = IMAGE_URI.match(image or "")
+        if m is None or m.group(1) != base.ACCOUNT_ID:
+            return None
+        tag, digest = m.group(4), m.group(5)
+        if tag is None and digest is None:
+            tag = "latest"
+        return m.group(2), m.group(3), tag, digest
+
+    def pull_error_internal(self, image):
+        """Why pulling ``image`` from this account's ECR would fail now (the
+        text of ECS's CannotPullContainerError), or None when the image is
+        there or lives in another registry (not checked)."""
+        parsed = self.parse_image_uri(image)
+        if parsed is None:
+            return None
+        region, name, tag, digest = parsed
+        with self.lock:
+            repo = self.repos.get((region, name))
+            found = repo is not None and any(
+                (tag is None or tag in img["tags"]) and digest in (None, img["digest"])
+                for img in repo["_images"])
+        if found:
+            return None
+        return (f"CannotPullContainerError: pull image manifest has been retried 5 time(s): "
+                f"failed to resolve ref {image}: {image}: not found")
 
     def push_image_internal(self, repo, tag, region=None, size=None):
         """Push an image (as `docker push` would) into repository ``repo``

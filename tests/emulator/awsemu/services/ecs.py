@@ -10,7 +10,9 @@ load balancer reports unhealthy is stopped and replaced] ... on stop:
 deregistered, DEACTIVATING for the deregistration delay,
 STOPPING -> DEPROVISIONING -> STOPPED (ENI deleted). A deployment
 completes, and the previous one's tasks are stopped, as the new tasks become
-healthy in the load balancer.
+healthy in the load balancer. A task whose image is missing from this
+account's ECR (or whose profile says start_failure) stops with
+TaskFailedToStart / EssentialContainerExited and counts as a failed task.
 Every delay goes through clock.delay.
 """
 
@@ -39,6 +41,7 @@ STOPPED_TASK_RETENTION = 3600.0   # AWS shows stopped tasks for about an hour
 MAX_STOPPED_TASKS = 2000
 MAX_EVENTS = 100
 STOP_PHASE_SECONDS = (1.0, 2.0, 3.0)  # DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
+RESTART_DELAY = 10.0   # after a task fails to start, before the service launches another
 
 
 def _client(msg):
@@ -523,6 +526,8 @@ class Ecs(base.Service):
                                "configured to use load balancers")
             arn = self._service_arn(req.region, cluster["clusterName"], name)
             old = self.services.get(arn)
+            if old is not None and old["status"] == "DRAINING":
+                raise _invalid("Unable to Start a service that is still Draining.")
             if old is not None and old["status"] != "INACTIVE":
                 raise _invalid("Creation of service was not idempotent.")
             now = self.clock.utcnow()
@@ -1001,6 +1006,50 @@ class Ecs(base.Service):
         return bool(t["_registered"]) and all(
             self._target_state(tg, t["_ip"]) == "healthy" for tg, _ in t["_registered"])
 
+    def _start_failure(self, t):
+        """(stopCode, reason, container name) when the task cannot start, else
+        None: an image missing from this account's ECR (tasks pull when they
+        leave PENDING), or the image profile's ``start_failure`` ("pull": the
+        image cannot be pulled, "exit": the essential container exits at
+        once)."""
+        ecr = self.emulator.services.get("ecr")
+        check = getattr(ecr, "pull_error_internal", None)
+        for c in t["containers"]:
+            reason = check(c["image"]) if check is not None else None
+            if reason:
+                return "TaskFailedToStart", reason, c["name"]
+        mode = self.emulator.profile(t["_image"]).get("start_failure")
+        name = next((c["name"] for c in t["containers"] if c["image"] == t["_image"]),
+                    t["containers"][0]["name"])
+        if mode == "pull":
+            return ("TaskFailedToStart", "CannotPullContainerError: pull image manifest has "
+                    f"been retried 5 time(s): failed to resolve ref {t['_image']}: "
+                    f"{t['_image']}: not found", name)
+        if mode == "exit":
+            return "EssentialContainerExited", "Essential container in task exited", name
+        return None
+
+    def _fail_start(self, t, svc, now, code, reason, container):
+        """Stop a task that could not start; it counts as a failed task of its
+        deployment (circuit breaker) and the service waits RESTART_DELAY before
+        launching its replacement, as the ECS scheduler throttles restarts."""
+        nowdt = self.clock.utcnow()
+        t["pullStoppedAt"] = nowdt
+        for c in t["containers"]:
+            if c["name"] != container:
+                continue
+            c["reason"] = reason
+            if code == "EssentialContainerExited":
+                c["exitCode"] = 1
+        if code == "EssentialContainerExited":
+            t["startedAt"] = nowdt
+        self._stop(t, now, reason, code=code)
+        if svc is not None:
+            for d in svc["deployments"]:
+                if d["id"] == t["_deployment"]:
+                    d["failedTasks"] += 1
+            svc["_launch_after"] = now + self.clock.delay(RESTART_DELAY)
+
     def _advance_task(self, t, now):
         svc = self.services.get(t["_service"])
         if t["desiredStatus"] == "RUNNING":
@@ -1009,6 +1058,10 @@ class Ecs(base.Service):
                 t["pullStartedAt"] = self.clock.utcnow()
                 t["version"] += 1
             if t["lastStatus"] == "PENDING" and now >= t["_running_at"]:
+                failure = self._start_failure(t)
+                if failure is not None:
+                    self._fail_start(t, svc, now, *failure)
+                    return
                 t["lastStatus"] = "RUNNING"
                 nowdt = self.clock.utcnow()
                 t["pullStoppedAt"] = t["startedAt"] = nowdt
@@ -1042,7 +1095,7 @@ class Ecs(base.Service):
             t["executionStoppedAt"] = self.clock.utcnow()
             for c in t["containers"]:
                 c["lastStatus"] = "STOPPED"
-                c["exitCode"] = 143 if t["stopCode"] != "TaskFailedToStart" else 1
+                c.setdefault("exitCode", 143)
         if t["lastStatus"] == "STOPPING" and now >= t["_stop_at"] + drain + p2:
             t["lastStatus"] = "DEPROVISIONING"
         if t["lastStatus"] == "DEPROVISIONING" and now >= t["_stop_at"] + drain + p3:
@@ -1090,7 +1143,8 @@ class Ecs(base.Service):
                 primary, pt = dep, []
         launching = not (primary["rolloutState"] == "FAILED" and not breaker.get("rollback"))
         started = []
-        if len(pt) < primary["desiredCount"] and launching:
+        if len(pt) < primary["desiredCount"] and launching and \
+                now >= svc.get("_launch_after", 0.0):
             for _ in range(primary["desiredCount"] - len(pt)):
                 t = self._launch(svc, primary, now)
                 if t is None:

@@ -19,6 +19,10 @@ from ..base import AwsError
 
 LB_PROVISION_SECONDS = 60.0
 ENI_RELEASE_SECONDS = 20.0
+# After a listener goes (DeleteListener, DeleteLoadBalancer) its target groups
+# stay "in use" for DeleteTargetGroup a little longer: AWS answers
+# ResourceInUse for a while, which is why controllers retry that call.
+LISTENER_RELEASE_SECONDS = 15.0
 MAX_TAGS = 50
 
 _HOSTED_ZONES = {"us-east-1": "Z35SXDOTRQ7X7K", "us-east-2": "Z3AADJGX6KTTL2",
@@ -610,10 +614,11 @@ class Elbv2Service(base.Service):
             tg = self.tgs.get(arn)
             if tg is None or tg["_region"] != req.region:
                 return {}
-            for ls in self.listeners.values():
-                if arn in self._action_tgs(ls["DefaultActions"]):
-                    raise AwsError("ResourceInUse",
-                                   f"Target group '{arn}' is currently in use by a listener or a rule")
+            in_use = any(arn in self._action_tgs(ls["DefaultActions"])
+                         for ls in self.listeners.values())
+            if in_use or (tg.get("_in_use_until") or 0.0) > self._now():
+                raise AwsError("ResourceInUse",
+                               f"Target group '{arn}' is currently in use by a listener or a rule")
             del self.tgs[arn]
             self.targets.pop(arn, None)
             self.tags.pop(arn, None)
@@ -929,6 +934,11 @@ class Elbv2Service(base.Service):
     def _delete_listener(self, arn):
         ls = self.listeners.pop(arn)
         self.tags.pop(arn, None)
+        until = self._now() + self.clock.delay(LISTENER_RELEASE_SECONDS)
+        for tg_arn in self._action_tgs(ls["DefaultActions"]):
+            tg = self.tgs.get(tg_arn)
+            if tg is not None:
+                tg["_in_use_until"] = max(tg.get("_in_use_until") or 0.0, until)
         before = self._weights_of(ls)
         if before:
             self.history.append({"time": self._now(), "listener_arn": arn,
