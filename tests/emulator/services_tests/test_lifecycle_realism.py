@@ -209,3 +209,40 @@ def test_tags_propagate_from_the_task_definition_and_show_on_services():
     assert s["tags"] == [{"key": "aviary.io/slot", "value": "a"}]
     assert s["propagateTags"] == "TASK_DEFINITION"
     assert "tags" not in describe(em, "web-a")
+
+
+def test_awslogs_log_group_must_exist_unless_the_driver_creates_it():
+    from awsemu.services.logs import LogsService
+    w = make_world(extra=(LogsService,))
+    em = w["em"]
+
+    def td_with_logs(**options):
+        opts = {"awslogs-group": "/aviary/web", "awslogs-region": "us-east-1",
+                "awslogs-stream-prefix": "web"}
+        opts.update(options)
+        return call(em, "ecs", "RegisterTaskDefinition", family="web", networkMode="awsvpc",
+                    requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+                    executionRoleArn=f"arn:aws:iam::{base.ACCOUNT_ID}:role/exec",
+                    containerDefinitions=[{
+                        "name": "app", "image": "repo/web:1",
+                        "portMappings": [{"containerPort": 8080}],
+                        "logConfiguration": {"logDriver": "awslogs", "options": opts}}]
+                    )["taskDefinition"]["taskDefinitionArn"]
+
+    create_service(w, td_with_logs(), desired=1)
+    advance(em, 6)
+    t = tasks_of(em, "STOPPED")[0]
+    assert t["stopCode"] == "TaskFailedToStart"
+    assert t["stoppedReason"].startswith("ResourceInitializationError:") and \
+        "The specified log group does not exist" in t["stoppedReason"]
+    call(em, "logs", "CreateLogGroup", logGroupName="/aviary/web")
+    advance(em, 25)
+    assert describe(em, "web-a")["runningCount"] == 1
+    # awslogs-create-group: the driver creates the group itself
+    call(em, "ecs", "UpdateService", cluster="apps", service="web-a",
+         taskDefinition=td_with_logs(**{"awslogs-group": "/aviary/new",
+                                        "awslogs-create-group": "true"}))
+    advance(em, 25)
+    s = describe(em, "web-a")
+    assert s["runningCount"] == 1 and s["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert em.services["logs"].get_log_group("/aviary/new") is not None

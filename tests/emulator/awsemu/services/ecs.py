@@ -11,7 +11,8 @@ deregistered, DEACTIVATING for the deregistration delay,
 STOPPING -> DEPROVISIONING -> STOPPED (ENI deleted). A deployment
 completes, and the previous one's tasks are stopped, as the new tasks become
 healthy in the load balancer. A task whose image is missing from this
-account's ECR (or whose profile says start_failure) stops with
+account's ECR, whose awslogs log group does not exist, or whose profile says
+start_failure, stops with
 TaskFailedToStart / EssentialContainerExited and counts as a failed task.
 Every delay goes through clock.delay.
 """
@@ -1018,6 +1019,12 @@ class Ecs(base.Service):
             reason = check(c["image"]) if check is not None else None
             if reason:
                 return "TaskFailedToStart", reason, c["name"]
+        region = t["clusterArn"].split(":")[3]
+        td = self._taskdef(region, t["taskDefinitionArn"]) or {"containerDefinitions": []}
+        for cd in td["containerDefinitions"]:
+            reason = self._log_error(region, cd.get("logConfiguration") or {})
+            if reason:
+                return "TaskFailedToStart", reason, cd["name"]
         mode = self.emulator.profile(t["_image"]).get("start_failure")
         name = next((c["name"] for c in t["containers"] if c["image"] == t["_image"]),
                     t["containers"][0]["name"])
@@ -1028,6 +1035,30 @@ class Ecs(base.Service):
         if mode == "exit":
             return "EssentialContainerExited", "Essential container in task exited", name
         return None
+
+    def _log_error(self, region, log):
+        """Why the awslogs driver cannot start (its log group is missing and
+        awslogs-create-group is not "true"), or None. With create-group the
+        group is created, as the driver does."""
+        logs = self.emulator.services.get("logs")
+        if log.get("logDriver") != "awslogs" or logs is None or \
+                not hasattr(logs, "get_log_group"):
+            return None
+        opts = log.get("options") or {}
+        group = opts.get("awslogs-group")
+        if not group:
+            return None   # AWS's answer to a missing awslogs-group is not modelled
+        group_region = opts.get("awslogs-region") or region
+        if logs.get_log_group(group, group_region) is not None:
+            return None
+        if opts.get("awslogs-create-group") == "true" and group_region == region:
+            req = base.RequestContext(self.emulator, "logs", "CreateLogGroup", region, None)
+            logs.CreateLogGroup(req, {"logGroupName": group})
+            return None
+        return ("ResourceInitializationError: failed to validate logger args: create stream "
+                "has been retried 1 times: failed to create Cloudwatch log stream: "
+                "ResourceNotFoundException: The specified log group does not exist. : "
+                "exit status 1")
 
     def _fail_start(self, t, svc, now, code, reason, container):
         """Stop a task that could not start; it counts as a failed task of its
