@@ -11,6 +11,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+#include <openssl/crypto.h>
 
 /* libxml2 options: never touch the network, keep entity references
  * unexpanded (no XML_PARSE_NOENT), load no DTD, add no default attributes,
@@ -155,6 +156,32 @@ void aws_xml_free(struct aws_xml_doc *doc)
 {
     if (doc != NULL)
         xmlFreeDoc((xmlDocPtr)(void *)doc);
+}
+
+void aws_xml_wipe(struct aws_xml_doc *doc)
+{
+    xmlDocPtr d = (xmlDocPtr)(void *)doc;
+    xmlNodePtr n;
+
+    if (d == NULL)
+        return;
+    /* Depth-first walk without recursion over the element tree. Short
+     * strings interned in the parser's dictionary are shared and left
+     * alone (libxml2 interns only text of up to 3 bytes and white space). */
+    n = d->children;
+    while (n != NULL) {
+        if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content != NULL &&
+            (d->dict == NULL || xmlDictOwns(d->dict, n->content) != 1))
+            OPENSSL_cleanse(n->content, strlen((const char *)n->content));
+        if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
+            n = n->children;
+            continue;
+        }
+        while (n != NULL && n->next == NULL)
+            n = n->parent != NULL && n->parent != (xmlNodePtr)d ? n->parent : NULL;
+        if (n != NULL)
+            n = n->next;
+    }
 }
 
 const struct aws_xml_node *aws_xml_root(const struct aws_xml_doc *doc)

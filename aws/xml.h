@@ -22,11 +22,21 @@ struct aws_xml_node; /* an element inside a document (opaque, borrowed) */
  * declaration), malformed documents and documents without a root element are
  * rejected. Nothing is fetched from the network and no entity is expanded.
  * Returns 0 and *out (free with aws_xml_free), or -1 with *err (AWS_ERR_PARSE,
- * or AWS_ERR_TOO_LARGE) and *out NULL. */
+ * or AWS_ERR_TOO_LARGE) and *out NULL. For a malformed document the message
+ * is "invalid XML (line N): " and libxml2's words, which may quote a few
+ * bytes of the input (encoding errors): cut it after "(line N)" when the
+ * input may carry secrets. */
 int aws_xml_parse(const void *data, size_t len, size_t max_bytes, struct aws_xml_doc **out,
                   struct aws_error *err);
 
 void aws_xml_free(struct aws_xml_doc *doc);
+
+/* Overwrites with zeros the text of every text and CDATA node the document
+ * owns (for documents that carried secrets; call it just before
+ * aws_xml_free). The one call that changes a document: the caller must be
+ * its only user. Copies libxml2 made and released while parsing (its input
+ * buffer, grown text) are out of reach; wipe the input yourself. */
+void aws_xml_wipe(struct aws_xml_doc *doc);
 
 /* The root element (never NULL for a parsed document). */
 const struct aws_xml_node *aws_xml_root(const struct aws_xml_doc *doc);

@@ -1,6 +1,6 @@
 /* Tests of the hardened XML reader (aws/xml.c): the DOM walk, text and
- * attributes, and refusal of DTDs, entity tricks, oversized and malformed
- * documents. */
+ * attributes, refusal of DTDs, entity tricks, oversized and malformed
+ * documents, and wiping a document's text. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -310,6 +310,44 @@ static void test_threads(void **state)
     }
 }
 
+/* aws_xml_wipe zeroes the text the document owns wherever it sits (deep,
+ * after subtrees, long text built from several parser chunks, CDATA,
+ * decoded entities) and leaves the tree walkable. Texts of up to 3 bytes
+ * may be interned by libxml2 and are not required to be wiped. */
+static void test_wipe_text(void **state)
+{
+    char long_text[2048], xml[4096];
+    struct aws_xml_doc *doc;
+    const struct aws_xml_node *root, *n;
+    struct aws_buf t = {0};
+
+    (void)state;
+    for (size_t i = 0; i + 1 < sizeof(long_text); i++)
+        long_text[i] = (char)('A' + i % 26);
+    long_text[sizeof(long_text) - 1] = '\0';
+    snprintf(xml, sizeof(xml),
+             "<R><A><B><C><D>deep-secret-1</D></C></B></A>"
+             "<E>after-subtree &amp; entity</E><F><![CDATA[cdata-secret]]>tail</F>"
+             "<G a=\"attr\">%s</G><H>abc</H></R><!-- trailing -->",
+             long_text);
+    doc = parse_ok(xml);
+    root = aws_xml_root(doc);
+    n = aws_xml_child(aws_xml_child(aws_xml_child(aws_xml_child(root, "A"), "B"), "C"), "D");
+    assert_string_equal(text_of(n, &t), "deep-secret-1");
+    assert_string_equal(text_of(aws_xml_child(root, "G"), &t), long_text);
+    aws_xml_wipe(doc);
+    assert_string_equal(aws_xml_name(root), "R");
+    assert_string_equal(text_of(n, &t), "");
+    assert_string_equal(text_of(aws_xml_child(root, "E"), &t), "");
+    assert_string_equal(text_of(aws_xml_child(root, "F"), &t), "");
+    assert_string_equal(text_of(aws_xml_child(root, "G"), &t), "");
+    assert_non_null(aws_xml_child(root, "H"));
+    aws_xml_wipe(doc); /* twice is harmless */
+    aws_xml_free(doc);
+    aws_xml_wipe(NULL);
+    aws_buf_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_deep_documents_refused),
         cmocka_unit_test(test_errors_not_printed),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_wipe_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
