@@ -1,20 +1,22 @@
 /* A small STS client for the credentials providers: AssumeRole (SigV4-signed
  * with the source credentials) and AssumeRoleWithWebIdentity (unsigned), AWS
- * Query protocol over aws_http_perform, XML answers parsed with libxml2
- * (no network, no entity substitution). Any thread. */
+ * Query protocol over aws_http_perform; answers read with the hardened
+ * aws/xml.h reader (no network, no DTD, no entity), errors with the shared
+ * protocol error parser. Secrets never reach *err or a log line, and every
+ * copy aviary makes of them is wiped. Any thread. */
 #include "aws/credentials_provider.h"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "aws/buffer.h"
+#include "aws/model.h"
+#include "aws/protocol.h"
 #include "aws/sigv4.h"
+#include "aws/xml.h"
 
 #define STS_VERSION         "2011-06-15"
 #define STS_MAX_RESPONSE    (256u * 1024u)
@@ -22,13 +24,6 @@
 #define STS_TIMEOUT         10000L
 #define STS_MAX_AUTHORITY   256
 #define STS_MAX_URL         2048
-
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-    xmlInitParser();
-}
 
 /* The STS base URL (no trailing '/') for region. Returns 0 or -1. */
 static int sts_base_url(const struct aws_env *env, const char *region, char *out, size_t len)
@@ -86,122 +81,131 @@ static int form_add(struct aws_buf *b, const char *name, const char *value)
     return sigv4_uri_encode(b, value, strlen(value), false);
 }
 
-static xmlNode *find_element(xmlNode *node, const char *name)
+/* A buffer for one value read from the answer, sized once up front so that
+ * appending never reallocates and leaves a partial copy of a secret in freed
+ * memory. Release with aws_buf_free_secret. Returns 0 or -1. */
+static int value_buf_init(struct aws_buf *b, size_t max)
 {
-    for (xmlNode *n = node; n != NULL; n = n->next) {
-        xmlNode *found;
+    static const char zeros[AWS_SESSION_TOKEN_MAX];
 
-        if (n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0)
-            return n;
-        found = find_element(n->children, name);
-        if (found != NULL)
-            return found;
-    }
-    return NULL;
+    aws_buf_init(b, max);
+    if (max > sizeof(zeros) || aws_buf_append(b, zeros, max) != 0)
+        return -1;
+    aws_buf_reset(b);
+    return 0;
 }
 
-/* Text of the first element `name` under node (malloc'd by libxml2), or NULL. */
-static char *element_text(xmlNode *node, const char *name)
+/* Appends the text of the element `name` under `parent` to *out, which must
+ * come back non-empty. Text only: an element holding markup is refused.
+ * Returns 0, or -1 with *err (AWS_ERR_PARSE, naming the element, never its
+ * value). */
+static int credential_field(const struct aws_xml_node *parent, const char *name,
+                            struct aws_buf *out, struct aws_error *err)
 {
-    xmlNode *n = find_element(node, name);
+    const struct aws_xml_node *n = aws_xml_child(parent, name);
 
-    return n != NULL ? (char *)xmlNodeGetContent(n) : NULL;
+    if (n == NULL)
+        return aws_error_set(err, AWS_ERR_PARSE, "STS Credentials have no %s", name);
+    if (aws_xml_has_children(n))
+        return aws_error_set(err, AWS_ERR_PARSE, "STS Credentials: %s is not text", name);
+    if (aws_xml_text(n, out) != 0)
+        return aws_error_set(err, AWS_ERR_PARSE, "STS Credentials: %s too long", name);
+    if (out->len == 0)
+        return aws_error_set(err, AWS_ERR_PARSE, "STS Credentials: %s is empty", name);
+    return 0;
 }
 
-static void xml_secret_free(char *s)
+/* Fills *err from an STS error answer (any non-200): the Query protocol's
+ * <ErrorResponse>, read by the shared hardened parser (no DTD, no entity),
+ * classified like any AWS error; "STS <code> (HTTP <status>): <message>" as
+ * the message. */
+static void parse_error(const struct aws_http_response *resp, const char *action,
+                        struct aws_error *err)
 {
-    if (s == NULL)
-        return;
-    OPENSSL_cleanse(s, strlen(s));
-    xmlFree(s);
+    const struct aws_service_model *svc = aws_model_service("sts");
+    const struct aws_operation *op = svc != NULL ? aws_model_operation(svc, action) : NULL;
+    char message[sizeof(err->message)];
+
+    aws_protocol_parse_error(svc, op, resp, err);
+    snprintf(message, sizeof(message), "%s", err->message);
+    snprintf(err->message, sizeof(err->message), "STS %.128s (HTTP %ld): %.360s", err->code,
+             resp->status, message);
 }
 
-static void copy_trimmed(char *dst, size_t size, const char *src)
+/* Parses <ActionResponse><ActionResult><Credentials> of a successful
+ * answer into *out. The parsed document and every buffer that held a value
+ * are wiped before they are released. Returns 0, or -1 with *err
+ * (AWS_ERR_PARSE, AWS_ERR_TOO_LARGE, AWS_ERR_NO_MEMORY) and *out cleared. */
+static int parse_credentials(const struct aws_http_response *resp, const char *action,
+                             const char *source, struct aws_credentials *out, struct aws_error *err)
 {
-    snprintf(dst, size, "%s", src != NULL ? src : "");
-}
-
-/* Fills *err from an STS <ErrorResponse>. */
-static void parse_error(const struct aws_http_response *resp, struct aws_error *err)
-{
-    xmlDoc *doc;
-    char *code = NULL, *message = NULL, *request_id = NULL;
-
-    aws_error_set(err, AWS_ERR_SERVICE, "STS answered HTTP %ld", resp->status);
-    err->http_status = resp->status;
-    doc = xmlReadMemory((const char *)resp->body, (int)resp->body_len, "sts-error.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (doc != NULL) {
-        xmlNode *root = xmlDocGetRootElement(doc);
-
-        code = element_text(root, "Code");
-        message = element_text(root, "Message");
-        request_id = element_text(root, "RequestId");
-        if (code != NULL)
-            copy_trimmed(err->code, sizeof(err->code), code);
-        if (message != NULL)
-            snprintf(err->message, sizeof(err->message), "STS %s: %s", code ? code : "error",
-                     message);
-        if (request_id != NULL)
-            copy_trimmed(err->request_id, sizeof(err->request_id), request_id);
-        xmlFree(code);
-        xmlFree(message);
-        xmlFree(request_id);
-        xmlFreeDoc(doc);
-    }
-    if (err->request_id[0] == '\0') {
-        const char *rid = aws_http_response_header(resp, "x-amzn-requestid");
-
-        if (rid != NULL)
-            copy_trimmed(err->request_id, sizeof(err->request_id), rid);
-    }
-    aws_error_classify(err);
-}
-
-/* Parses the <Credentials> of a successful answer. Returns 0 or -1. */
-static int parse_credentials(const struct aws_http_response *resp, const char *source,
-                             struct aws_credentials *out, struct aws_error *err)
-{
-    xmlDoc *doc;
-    xmlNode *creds;
-    char *akid = NULL, *secret = NULL, *token = NULL, *expiration = NULL;
+    struct aws_xml_doc *doc = NULL;
+    const struct aws_xml_node *root, *result, *creds;
+    struct aws_buf akid, secret, token, expiration;
+    char wrapper[64];
     int64_t exp = 0;
     int rc = -1;
 
-    if (resp->body_len > (size_t)STS_MAX_RESPONSE)
-        return aws_error_set(err, AWS_ERR_TOO_LARGE, "STS answer too large");
-    doc = xmlReadMemory((const char *)resp->body, (int)resp->body_len, "sts.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-    if (doc == NULL)
-        return aws_error_set(err, AWS_ERR_PARSE, "STS answer is not XML");
-    creds = find_element(xmlDocGetRootElement(doc), "Credentials");
-    if (creds == NULL) {
-        aws_error_set(err, AWS_ERR_PARSE, "STS answer has no Credentials");
+    memset(&akid, 0, sizeof(akid));
+    memset(&secret, 0, sizeof(secret));
+    memset(&token, 0, sizeof(token));
+    memset(&expiration, 0, sizeof(expiration));
+    if (aws_xml_parse(resp->body, resp->body_len, STS_MAX_RESPONSE, &doc, err) != 0) {
+        char msg[sizeof(err->message)];
+        char *detail;
+
+        /* "invalid XML (line N): <libxml2's words>": libxml2 may quote a few
+         * bytes of the input (encoding errors), which could be part of a
+         * secret, so only the line is kept. */
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        if (strncmp(msg, "invalid XML", 11) == 0 && (detail = strstr(msg, "): ")) != NULL)
+            detail[1] = '\0';
+        snprintf(err->message, sizeof(err->message), "STS answer refused: %.480s", msg);
         goto out;
     }
-    akid = element_text(creds->children, "AccessKeyId");
-    secret = element_text(creds->children, "SecretAccessKey");
-    token = element_text(creds->children, "SessionToken");
-    expiration = element_text(creds->children, "Expiration");
-    if (akid == NULL || secret == NULL || token == NULL || expiration == NULL) {
-        aws_error_set(err, AWS_ERR_PARSE, "STS Credentials incomplete");
+    root = aws_xml_root(doc);
+    snprintf(wrapper, sizeof(wrapper), "%sResponse", action);
+    if (strcmp(aws_xml_name(root), wrapper) != 0) {
+        aws_error_set(err, AWS_ERR_PARSE, "STS answer is not a %s", wrapper);
         goto out;
     }
-    if (aws_parse_iso8601(expiration, &exp) != 0) {
+    snprintf(wrapper, sizeof(wrapper), "%sResult", action);
+    if ((result = aws_xml_child(root, wrapper)) == NULL ||
+        (creds = aws_xml_child(result, "Credentials")) == NULL) {
+        aws_error_set(err, AWS_ERR_PARSE, "STS answer has no %s.Credentials", wrapper);
+        goto out;
+    }
+    /* Each buffer holds at most what struct aws_credentials can take. */
+    if (value_buf_init(&akid, AWS_ACCESS_KEY_MAX - 1) != 0 ||
+        value_buf_init(&secret, AWS_SECRET_KEY_MAX - 1) != 0 ||
+        value_buf_init(&token, AWS_SESSION_TOKEN_MAX - 1) != 0 ||
+        value_buf_init(&expiration, 63) != 0) {
+        aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
+        goto out;
+    }
+    if (credential_field(creds, "AccessKeyId", &akid, err) != 0 ||
+        credential_field(creds, "SecretAccessKey", &secret, err) != 0 ||
+        credential_field(creds, "SessionToken", &token, err) != 0 ||
+        credential_field(creds, "Expiration", &expiration, err) != 0)
+        goto out;
+    if (aws_parse_iso8601(expiration.data, &exp) != 0) {
         aws_error_set(err, AWS_ERR_PARSE, "STS Expiration not a timestamp");
         goto out;
     }
-    if (aws_credentials_fill(out, akid, secret, token, exp, source) != 0) {
+    if (aws_credentials_fill(out, akid.data, secret.data, token.data, exp, source) != 0) {
         aws_error_set(err, AWS_ERR_PARSE, "STS Credentials too long or empty");
         goto out;
     }
     rc = 0;
 out:
-    xmlFree(akid);
-    xml_secret_free(secret);
-    xml_secret_free(token);
-    xmlFree(expiration);
-    xmlFreeDoc(doc);
+    aws_buf_free_secret(&akid);
+    aws_buf_free_secret(&secret);
+    aws_buf_free_secret(&token);
+    aws_buf_free(&expiration);
+    aws_xml_wipe(doc);
+    aws_xml_free(doc);
+    if (rc != 0)
+        aws_credentials_clear(out);
     return rc;
 }
 
@@ -214,6 +218,7 @@ int aws_sts_assume_role(const struct aws_env *env, struct aws_http *http, const 
         authority[STS_MAX_AUTHORITY], duration[16];
     const char *path;
     bool web = params->web_identity_token != NULL;
+    const char *action = web ? "AssumeRoleWithWebIdentity" : "AssumeRole";
     struct aws_buf body;
     struct aws_http_header headers[5];
     struct aws_http_request req;
@@ -222,7 +227,6 @@ int aws_sts_assume_role(const struct aws_env *env, struct aws_http *http, const 
     size_t n_headers = 0;
     int rc = -1;
 
-    pthread_once(&xml_once, xml_init);
     memset(&resp, 0, sizeof(resp));
     memset(&signed_hdrs, 0, sizeof(signed_hdrs));
     aws_buf_init(&body, 256u * 1024u);
@@ -253,8 +257,7 @@ int aws_sts_assume_role(const struct aws_env *env, struct aws_http *http, const 
         }
         aws_buf_reset(&body);
     }
-    if (form_add(&body, "Action", web ? "AssumeRoleWithWebIdentity" : "AssumeRole") != 0 ||
-        form_add(&body, "Version", STS_VERSION) != 0 ||
+    if (form_add(&body, "Action", action) != 0 || form_add(&body, "Version", STS_VERSION) != 0 ||
         form_add(&body, "RoleArn", params->role_arn) != 0 ||
         form_add(&body, "RoleSessionName", params->session_name) != 0)
         goto nomem;
@@ -307,10 +310,10 @@ int aws_sts_assume_role(const struct aws_env *env, struct aws_http *http, const 
     if (aws_http_perform(http, &req, &resp, err) != 0)
         goto out;
     if (resp.status != 200) {
-        parse_error(&resp, err);
+        parse_error(&resp, action, err);
         goto out;
     }
-    if (parse_credentials(&resp, web ? "web-identity" : "assume-role", out, err) != 0)
+    if (parse_credentials(&resp, action, web ? "web-identity" : "assume-role", out, err) != 0)
         goto out;
     rc = 0;
     goto out;

@@ -1,7 +1,8 @@
 /* Credentials chain tests against a loopback server playing IMDSv2, the ECS
  * credentials endpoint and STS (AssumeRole, AssumeRoleWithWebIdentity), with
  * an injected environment and clock: provider order, profiles and role
- * chains, expiry and refresh, concurrent refresh, and error messages. */
+ * chains, expiry and refresh, concurrent refresh, error messages, and STS
+ * answers carrying DTDs, entities or bad encodings. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +91,8 @@ struct server_state {
     char last_sts_body[8192];
     bool last_sts_signed;
     char last_sts_token_header[256];
+    const char *sts_body; /* when set, STS answers it as is ... */
+    int sts_body_status;  /* ... with this status (0: 200) */
 };
 
 static void iso8601(int64_t t, char out[32])
@@ -169,6 +173,12 @@ static void sts_answer(struct server_state *st, const struct test_request *req,
              tok != NULL ? tok : "");
     if (strcmp(action, "AssumeRole") == 0)
         st->signature_ok = verify_sts_signature(st, req);
+    if (st->sts_body != NULL) {
+        resp->status = st->sts_body_status != 0 ? st->sts_body_status : 200;
+        test_response_header(resp, "Content-Type", "text/xml");
+        test_response_body_str(resp, st->sts_body);
+        return;
+    }
     if (st->fail_status != 0 || (strcmp(action, "AssumeRole") == 0 && !st->signature_ok)) {
         resp->status = st->fail_status != 0 ? st->fail_status : 403;
         test_response_body_str(
@@ -899,6 +909,194 @@ static void test_static_provider(void **state)
     assert_int_equal(aws_credentials_get(NULL, &out, &err), -1);
 }
 
+/* ---- hostile and unusual STS answers ---- */
+
+/* Runs AssumeRoleWithWebIdentity against the server answering `body` with
+ * `status` while stderr goes to a temporary file. Returns the call's result;
+ * *stderr_bytes is what was written to stderr meanwhile. */
+static int sts_with_body(struct fixture *f, const char *body, int status, struct aws_credentials *c,
+                         struct aws_error *err, off_t *stderr_bytes)
+{
+    struct aws_sts_assume_role_params params = {
+        .role_arn = "arn:aws:iam::1:role/r", .session_name = "s", .web_identity_token = "jwt"};
+    char path[128];
+    int fd, saved, rc;
+
+    point_sts_at_server(f);
+    f->st.sts_body = body;
+    f->st.sts_body_status = status;
+    snprintf(path, sizeof(path), "%s/stderr", f->dir);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    rc = aws_sts_assume_role(&f->env, f->http, "us-east-1", NULL, &params, c, err);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    *stderr_bytes = lseek(fd, 0, SEEK_END);
+    close(fd);
+    unlink(path);
+    f->st.sts_body = NULL;
+    f->st.sts_body_status = 0;
+    return rc;
+}
+
+#define STS_OK_HEAD                                                                                \
+    "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"      \
+    "<AssumeRoleWithWebIdentityResult><Credentials>"
+#define STS_OK_TAIL                                                                                \
+    "<Expiration>2023-11-15T00:00:00Z</Expiration></Credentials>"                                  \
+    "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+
+static void test_sts_hostile_answers_rejected(void **state)
+{
+    static const struct {
+        const char *what;
+        int status;
+        const char *body;
+    } cases[] = {
+        {"internal entity in the secret", 200,
+         "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY s \"entity-secret\">]>" STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>&s;</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"external entity", 200,
+         "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM "
+         "\"file:///etc/hostname\">]>" STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>&x;</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"nested entities", 200,
+         "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\">"
+         "<!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;\">]>" STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>&c;</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"DTD without entities", 200,
+         "<!DOCTYPE AssumeRoleWithWebIdentityResponse>" STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"undeclared entity", 200,
+         STS_OK_HEAD "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>&nope;</SecretAccessKey>"
+                     "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"bytes invalid in the declared encoding", 200,
+         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" STS_OK_HEAD
+         "<AccessKeyId>ASIAOK</AccessKeyId><SecretAccessKey>s\xff\xfe</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"bytes the declared ISO-2022-JP cannot convert", 200,
+         "<?xml version=\"1.0\" encoding=\"ISO-2022-JP\"?>" STS_OK_HEAD
+         "<AccessKeyId>ASIAOK</AccessKeyId><SecretAccessKey>\x1b$B\xff\xff</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"unknown encoding", 200,
+         "<?xml version=\"1.0\" encoding=\"x-no-such-charset\"?>" STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"markup inside the secret", 200,
+         STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>s<b>x</b></SecretAccessKey>"
+         "<SessionToken>t</SessionToken>" STS_OK_TAIL},
+        {"Credentials outside the result", 200,
+         "<AssumeRoleWithWebIdentityResponse><Other><Credentials>"
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
+         "<SessionToken>t</SessionToken><Expiration>2023-11-15T00:00:00Z</Expiration>"
+         "</Credentials></Other></AssumeRoleWithWebIdentityResponse>"},
+        {"no session token", 200,
+         STS_OK_HEAD
+         "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>s</SecretAccessKey>" STS_OK_TAIL},
+        {"not XML", 200, "{\"Credentials\":{}}"},
+        {"error answer with a DTD", 403,
+         "<!DOCTYPE e [<!ENTITY m \"entity-message\">]><ErrorResponse><Error>"
+         "<Code>AccessDenied</Code><Message>&m;</Message></Error></ErrorResponse>"},
+    };
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct aws_credentials c;
+        struct aws_error err;
+        off_t errbytes = -1;
+
+        memset(&c, 0x5a, sizeof(c));
+        aws_error_clear(&err);
+        print_message("case: %s\n", cases[i].what);
+        assert_int_equal(sts_with_body(f, cases[i].body, cases[i].status, &c, &err, &errbytes), -1);
+        print_message("  -> %s: %s\n", err.code, err.message);
+        assert_int_equal(errbytes, 0);
+        assert_int_equal(err.kind, cases[i].status == 200 ? AWS_ERR_PARSE : AWS_ERR_SERVICE);
+        assert_string_equal(c.access_key_id, "");
+        assert_string_equal(c.secret_access_key, "");
+        assert_null(strstr(err.message, "entity-"));
+        assert_null(strstr(err.message, "0xFF")); /* no byte of the secret quoted */
+        assert_null(strstr(err.code, "entity-"));
+        if (cases[i].status != 200) {
+            assert_int_equal(err.http_status, cases[i].status);
+            assert_string_equal(err.code, "Http403");
+        }
+    }
+    assert_int_equal(f->st.sts_calls, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* Through the chain, a refused STS answer is a credentials error. */
+static void test_sts_doctype_is_a_credentials_error(void **state)
+{
+    struct fixture *f = *state;
+    struct aws_credentials_provider *p;
+    struct aws_credentials c;
+    struct aws_error err;
+
+    point_sts_at_server(f);
+    f->st.sts_body = "<!DOCTYPE r [<!ENTITY s \"entity-secret\">]>" STS_OK_HEAD
+                     "<AccessKeyId>ASIAEVIL</AccessKeyId><SecretAccessKey>&s;</SecretAccessKey>"
+                     "<SessionToken>t</SessionToken>" STS_OK_TAIL;
+    write_file(f->token_path, "jwt-one\n");
+    env_set(&f->fe, "AWS_WEB_IDENTITY_TOKEN_FILE", f->token_path);
+    env_set(&f->fe, "AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/pod");
+    p = aws_credentials_provider_chain_new(&f->env, f->http, "us-east-1");
+    assert_non_null(p);
+    assert_int_equal(aws_credentials_get(p, &c, &err), -1);
+    assert_int_equal(err.kind, AWS_ERR_CREDENTIALS);
+    assert_non_null(strstr(err.message, "AssumeRoleWithWebIdentity"));
+    assert_non_null(strstr(err.message, "DTD"));
+    assert_null(strstr(err.message, "entity-secret"));
+    assert_null(strstr(err.message, "jwt-one"));
+    assert_int_equal(f->st.sts_calls, 1);
+    aws_credentials_provider_free(p);
+}
+
+/* Well-formed answers AWS may send: a namespace prefix, predefined entities
+ * and CDATA in values, comments and white space between elements. */
+static void test_sts_wellformed_variants_accepted(void **state)
+{
+    struct fixture *f = *state;
+    struct aws_credentials c;
+    struct aws_error err;
+    off_t errbytes = -1;
+
+    assert_int_equal(
+        sts_with_body(f,
+                      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                      "<sts:AssumeRoleWithWebIdentityResponse "
+                      "xmlns:sts=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+                      "  <sts:AssumeRoleWithWebIdentityResult>\n"
+                      "    <!-- issued -->\n"
+                      "    <sts:Credentials>\n"
+                      "      <sts:AccessKeyId>ASIAOK</sts:AccessKeyId>\n"
+                      "      <sts:SecretAccessKey>a&amp;b&lt;c</sts:SecretAccessKey>\n"
+                      "      <sts:SessionToken><![CDATA[tok+/=]]>en</sts:SessionToken>\n"
+                      "      <sts:Expiration>2023-11-15T00:00:00Z</sts:Expiration>\n"
+                      "    </sts:Credentials>\n"
+                      "  </sts:AssumeRoleWithWebIdentityResult>\n"
+                      "</sts:AssumeRoleWithWebIdentityResponse>\n",
+                      200, &c, &err, &errbytes),
+        0);
+    assert_int_equal(errbytes, 0);
+    assert_string_equal(c.access_key_id, "ASIAOK");
+    assert_string_equal(c.secret_access_key, "a&b<c");
+    assert_string_equal(c.session_token, "tok+/=en");
+    assert_int_equal(c.expiration, 1700006400);
+    assert_string_equal(c.source, "web-identity");
+    aws_credentials_clear(&c);
+}
+
 static void test_iso8601(void **state)
 {
     int64_t t;
@@ -937,6 +1135,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imds_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_before_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_refresh_one_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sts_hostile_answers_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sts_doctype_is_a_credentials_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sts_wellformed_variants_accepted, setup, teardown),
         cmocka_unit_test(test_static_provider),
         cmocka_unit_test(test_iso8601),
     };
