@@ -8,12 +8,18 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 AVIARY=${AVIARY_BIN:-$top/build/aviary}
 work=$(mktemp -d /tmp/aviary-demo.XXXXXX)
 emu_pid=""
+aviary_pid=""
+
+stop_pid() {
+    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}
 
 cleanup() {
-    if [ -n "$emu_pid" ] && kill -0 "$emu_pid" 2>/dev/null; then
-        kill "$emu_pid" 2>/dev/null || true
-        wait "$emu_pid" 2>/dev/null || true
-    fi
+    stop_pid "$aviary_pid"
+    stop_pid "$emu_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,6 +59,37 @@ run "$AVIARY" validate "$work/typo.yaml" || echo "(exit status $? : rejected, as
 
 say "aviary's AWS client against the emulator: credentials, region, endpoints, signed calls"
 run "$AVIARY" doctor
+
+say "Running the controller on the example manifests"
+api_port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+server="127.0.0.1:$api_port"
+printf '$ %s\n' "aviary run --source manifests --state-dir state --listen $server --resync 10s"
+"$AVIARY" run --source "$work/manifests" --state-dir "$work/state" --listen "$server" \
+    --resync 10s >"$work/aviary.log" 2>&1 &
+aviary_pid=$!
+# Bounded wait: the daemon answers /readyz once the manifests are loaded.
+for _ in $(seq 1 100); do
+    "$AVIARY" status --server "$server" >/dev/null 2>&1 && break
+    kill -0 "$aviary_pid" 2>/dev/null || { cat "$work/aviary.log"; exit 1; }
+    sleep 0.1
+done
+# Give the reconcilers up to a minute to converge the example application.
+settled() {
+    "$AVIARY" status fraud-model -o json --server "$server" 2>/dev/null | "$PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+reasons = {c["reason"] for c in s.get("conditions", [])}
+sys.exit(0 if s.get("phase") in ("Ready", "Failed") or "NoReconciler" in reasons else 1)'
+}
+for _ in $(seq 1 120); do
+    settled && break
+    sleep 0.5
+done
+run "$AVIARY" status --server "$server"
+run "$AVIARY" status fraud-model --server "$server"
+echo
+echo "The daemon's log (one line per event):"
+head -n 12 "$work/aviary.log"
 
 say "What exists today"
 cat <<'MSG'
