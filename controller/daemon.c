@@ -32,6 +32,12 @@
 #define DAEMON_WORKERS_MAX 64
 #define KEY_MAX            WORKQUEUE_KEY_MAX
 
+/* A desired set's objects sorted by kind and name, for lookups by key. */
+struct set_index {
+    const struct desired_object **by_key;
+    size_t n;
+};
+
 /* Loop-thread bookkeeping of an object that disappeared from the source. */
 struct missing {
     char key[KEY_MAX];
@@ -58,7 +64,9 @@ struct daemon {
     struct missing *missing;
     size_t n_missing, cap_missing;
     json_int_t command_seq;
-    struct desired_set current_set; /* last built from the source */
+    struct desired_set current_set; /* last built from the source, specs released */
+    struct set_index current_index; /* current_set by key */
+    bool *current_applied;          /* per current_set object: applied as valid */
     struct aws_client *aws;         /* owned; NULL when nothing needs AWS */
 };
 
@@ -295,13 +303,15 @@ static bool json_member_differs(const json_t *rec, const char *member, const jso
     return !json_equal(json_object_get(rec, member), value);
 }
 
-/* Applies one desired object to the store; enqueues it when anything changed. */
-static void apply_desired(struct daemon *d, const struct desired_object *o, bool duplicate)
+/* Applies one desired object to the store; enqueues it when anything
+ * changed. Returns true when the store holds it as applied (every write
+ * succeeded). */
+static bool apply_desired(struct daemon *d, const struct desired_object *o, bool duplicate)
 {
     json_t *rec = store_get(d->store, o->kind, o->name);
     const json_t *prev = json_object_get(rec, "desired");
     json_t *validation = NULL, *desired = NULL;
-    bool changed = rec == NULL;
+    bool changed = rec == NULL, ok = true;
     char key[KEY_MAX];
 
     snprintf(key, sizeof(key), "%s/%s", o->kind, o->name);
@@ -331,15 +341,15 @@ static void apply_desired(struct daemon *d, const struct desired_object *o, bool
                   "file", o->file, NULL);
     }
     if (desired != NULL && json_member_differs(rec, "desired", desired)) {
-        store_set_field(d->store, o->kind, o->name, "desired", desired);
+        ok &= store_set_field(d->store, o->kind, o->name, "desired", desired) == 0;
         changed = true;
     }
     if (validation != NULL && json_member_differs(rec, "validation", validation)) {
-        store_set_field(d->store, o->kind, o->name, "validation", validation);
+        ok &= store_set_field(d->store, o->kind, o->name, "validation", validation) == 0;
         changed = true;
     }
     if (json_is_true(json_object_get(rec, "deleting")) && desired != NULL) {
-        store_set_field(d->store, o->kind, o->name, "deleting", json_false());
+        ok &= store_set_field(d->store, o->kind, o->name, "deleting", json_false()) == 0;
         changed = true;
         log_event(LOG_LEVEL_INFO, "manifest is back: deletion cancelled", "key", key, NULL);
     }
@@ -348,31 +358,115 @@ static void apply_desired(struct daemon *d, const struct desired_object *o, bool
     json_decref(desired);
     json_decref(validation);
     json_decref(rec);
+    return ok && desired != NULL && validation != NULL;
 }
 
-static bool is_duplicate(const struct desired_set *set, size_t idx)
+static int compare_keys(const char *kind_a, const char *name_a, const char *kind_b,
+                        const char *name_b)
 {
-    for (size_t i = 0; i < set->n; i++)
-        if (i != idx && strcmp(set->objs[i].kind, set->objs[idx].kind) == 0 &&
-            strcmp(set->objs[i].name, set->objs[idx].name) == 0)
-            return true;
-    return false;
+    int c = strcmp(kind_a, kind_b);
+    return c != 0 ? c : strcmp(name_a, name_b);
 }
 
-static bool in_desired(const struct desired_set *set, const char *kind, const char *name)
+static int compare_indexed(const void *a, const void *b)
 {
+    const struct desired_object *oa = *(const struct desired_object *const *)a;
+    const struct desired_object *ob = *(const struct desired_object *const *)b;
+    return compare_keys(oa->kind, oa->name, ob->kind, ob->name);
+}
+
+/* Indexes set (which must outlive ix). Returns 0, or -1 when out of memory. */
+static int index_build(struct set_index *ix, const struct desired_set *set)
+{
+    ix->n = 0;
+    ix->by_key = set->n ? malloc(set->n * sizeof(*ix->by_key)) : NULL;
+    if (set->n && ix->by_key == NULL)
+        return -1;
     for (size_t i = 0; i < set->n; i++)
-        if (strcmp(set->objs[i].kind, kind) == 0 && strcmp(set->objs[i].name, name) == 0)
-            return true;
-    return false;
+        ix->by_key[i] = &set->objs[i];
+    ix->n = set->n;
+    if (ix->n > 1)
+        qsort(ix->by_key, ix->n, sizeof(*ix->by_key), compare_indexed);
+    return 0;
+}
+
+static void index_free(struct set_index *ix)
+{
+    free(ix->by_key);
+    ix->by_key = NULL;
+    ix->n = 0;
+}
+
+/* Position in ix of the first object of kind/name, or -1. */
+static long index_find(const struct set_index *ix, const char *kind, const char *name)
+{
+    size_t lo = 0, hi = ix->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (compare_keys(ix->by_key[mid]->kind, ix->by_key[mid]->name, kind, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ix->n && compare_keys(ix->by_key[lo]->kind, ix->by_key[lo]->name, kind, name) == 0)
+        return (long)lo;
+    return -1;
+}
+
+/* True when another object of the indexed set has o's kind and name. */
+static bool is_duplicate(const struct set_index *ix, const struct desired_object *o)
+{
+    long at = index_find(ix, o->kind, o->name);
+    return at >= 0 && (size_t)at + 1 < ix->n &&
+           compare_keys(ix->by_key[at + 1]->kind, ix->by_key[at + 1]->name, o->kind, o->name) == 0;
+}
+
+static bool in_desired(const struct set_index *ix, const char *kind, const char *name)
+{
+    return index_find(ix, kind, name) >= 0;
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* True when o, valid and not a duplicate, is what the previous snapshot
+ * already applied successfully: same spec (hash), revision, file and line.
+ * Only the loop thread writes "desired", "validation" and "deleting", and it
+ * never marks an object of the current set for deletion, so the store still
+ * holds exactly that and applying o again would change nothing. */
+static bool applied_before(const struct daemon *d, const struct desired_object *o)
+{
+    long at;
+    const struct desired_object *p;
+
+    if (o->spec == NULL || d->current_applied == NULL)
+        return false;
+    at = index_find(&d->current_index, o->kind, o->name);
+    if (at < 0)
+        return false;
+    p = d->current_index.by_key[at];
+    return d->current_applied[p - d->current_set.objs] && !is_duplicate(&d->current_index, p) &&
+           strcmp(p->spec_hash, o->spec_hash) == 0 && strcmp(p->revision, o->revision) == 0 &&
+           same_string(p->file, o->file) && p->line == o->line &&
+           same_string(p->manifest_dir, o->manifest_dir);
 }
 
 struct missing_scan {
     struct daemon *d;
     const struct desired_set *set;
+    const struct set_index *index;
     int64_t now_ms;
     long next;
 };
+
+static bool missing_want(const char *kind, const char *name, void *arg)
+{
+    const struct missing_scan *ms = arg;
+    return !in_desired(ms->index, kind, name);
+}
 
 static int missing_visit(const char *kind, const char *name, json_t *rec, void *arg)
 {
@@ -382,7 +476,7 @@ static int missing_visit(const char *kind, const char *name, json_t *rec, void *
     char key[KEY_MAX];
     int64_t absent;
 
-    if (in_desired(ms->set, kind, name) || json_is_true(json_object_get(rec, "deleting")))
+    if (json_is_true(json_object_get(rec, "deleting")))
         return 0;
     snprintf(key, sizeof(key), "%s/%s", kind, name);
     if (file != NULL && json_object_get(ms->set->broken_files, file) != NULL) {
@@ -407,18 +501,19 @@ static int missing_visit(const char *kind, const char *name, json_t *rec, void *
  * been absent for the grace period — unless the file that defined them is
  * broken (then they are kept: bad input never deletes anything). Returns the
  * time until the next pending deletion is due, or -1. */
-static long reconcile_missing(struct daemon *d, const struct desired_set *set)
+static long reconcile_missing(struct daemon *d, const struct desired_set *set,
+                              const struct set_index *index)
 {
-    struct missing_scan ms = {d, set, monotonic_ms(), -1};
+    struct missing_scan ms = {d, set, index, monotonic_ms(), -1};
 
-    store_foreach(d->store, missing_visit, &ms);
+    store_foreach(d->store, missing_want, missing_visit, &ms);
     return ms.next;
 }
 
 static void on_grace(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    long next = reconcile_missing(d, &d->current_set);
+    long next = reconcile_missing(d, &d->current_set, &d->current_index);
 
     if (next >= 0)
         uv_timer_start(&d->grace, on_grace, (uint64_t)next + 1, 0);
@@ -428,6 +523,8 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
 {
     struct daemon *d = arg;
     struct desired_set set;
+    struct set_index index;
+    bool *applied;
     const char *root = d->s3 == NULL ? d->cfg->source : NULL;
     long next;
     const char *file;
@@ -437,6 +534,13 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
         log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
         return;
     }
+    applied = calloc(set.n ? set.n : 1, sizeof(*applied));
+    if (applied == NULL || index_build(&index, &set) != 0) {
+        log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
+        free(applied);
+        objects_clear(&set);
+        return;
+    }
     json_object_foreach(set.broken_files, file, errs)
     {
         log_event(LOG_LEVEL_WARN,
@@ -444,8 +548,18 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
                   "version",
                   "file", file, "error", json_string_value(json_array_get(errs, 0)), NULL);
     }
-    for (size_t i = 0; i < set.n; i++)
-        apply_desired(d, &set.objs[i], is_duplicate(&set, i));
+    for (size_t i = 0; i < set.n; i++) {
+        const struct desired_object *o = &set.objs[i];
+        bool dup = is_duplicate(&index, o);
+        if (!dup && applied_before(d, o)) {
+            char key[KEY_MAX];
+            snprintf(key, sizeof(key), "%s/%s", o->kind, o->name);
+            missing_clear(d, key);
+            applied[i] = true;
+            continue;
+        }
+        applied[i] = apply_desired(d, o, dup) && !dup;
+    }
     /* Applied: the store has them now. Only the keys and the broken files
      * are needed later, so the specs (a tree each) are released. */
     for (size_t i = 0; i < set.n; i++) {
@@ -454,8 +568,12 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
         json_array_clear(set.objs[i].errors);
     }
     objects_clear(&d->current_set);
+    index_free(&d->current_index);
+    free(d->current_applied);
     d->current_set = set;
-    next = reconcile_missing(d, &d->current_set);
+    d->current_index = index;
+    d->current_applied = applied;
+    next = reconcile_missing(d, &d->current_set, &d->current_index);
     if (next >= 0)
         uv_timer_start(&d->grace, on_grace, (uint64_t)next + 1, 0);
     if (!d->ready)
@@ -471,10 +589,19 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
 
 /* ---- resync, signals, HTTP ------------------------------------------- */
 
+/* Enqueues every key as the filter of store_foreach: no record is read. */
+static bool resync_key(const char *kind, const char *name, void *arg)
+{
+    enqueue(arg, kind, name);
+    return false;
+}
+
 static int resync_visit(const char *kind, const char *name, json_t *rec, void *arg)
 {
+    (void)kind;
+    (void)name;
     (void)rec;
-    enqueue(arg, kind, name);
+    (void)arg;
     return 0;
 }
 
@@ -482,7 +609,7 @@ static void on_resync(uv_timer_t *t)
 {
     struct daemon *d = t->data;
 
-    store_foreach(d->store, resync_visit, d);
+    store_foreach(d->store, resync_key, resync_visit, d);
 }
 
 static void stop_everything(struct daemon *d)
@@ -585,7 +712,7 @@ static void update_gauges(struct daemon *d)
     metrics_set(d->m_queue, NULL, (double)(qs.ready + qs.delayed + qs.in_progress));
     metrics_reset(d->m_phase);
     metrics_reset(d->m_weight);
-    store_foreach(d->store, gauge_visit, d);
+    store_foreach(d->store, NULL, gauge_visit, d);
 }
 
 static int list_visit(const char *kind, const char *name, json_t *rec, void *arg)
@@ -682,7 +809,7 @@ static void on_http(const struct httpd_request *req, struct httpd_response *resp
             httpd_json_error(resp, 500, "metrics too large");
     } else if (strcmp(req->path, "/v1/objects") == 0) {
         json_t *out = json_array();
-        if (out == NULL || store_foreach(d->store, list_visit, out) != 0) {
+        if (out == NULL || store_foreach(d->store, NULL, list_visit, out) != 0) {
             json_decref(out);
             httpd_json_error(resp, 500, "out of memory");
         } else {
@@ -836,6 +963,8 @@ out_store:
     metrics_free(d->metrics);
     store_close(d->store);
     objects_clear(&d->current_set);
+    index_free(&d->current_index);
+    free(d->current_applied);
     free(d->missing);
     aws_client_free(d->aws);
 out_loop:

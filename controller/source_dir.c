@@ -90,10 +90,12 @@ error:
 }
 
 /* Fills f from the file `name` in dir if it is a manifest we should read:
- * returns 1 when filled, 0 when skipped, 2 when it is still being written,
- * -1 when out of memory. `previous` supplies cached contents by id. */
+ * returns 1 when filled, 0 when skipped, 2 when it is still being written
+ * (*settle_left_ms: how long until it counts as settled), -1 when out of
+ * memory. `previous` supplies cached contents by id. */
 static int scan_entry(const char *dir, const char *real_dir, const char *name, long settle_ms,
-                      const struct source_snapshot *previous, struct source_file *f)
+                      const struct source_snapshot *previous, struct source_file *f,
+                      long *settle_left_ms)
 {
     char path[PATH_MAX], resolved[PATH_MAX];
     struct stat lst, st;
@@ -115,8 +117,12 @@ static int scan_entry(const char *dir, const char *real_dir, const char *name, l
         return 0;
     if (settle_ms > 0) {
         int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-        if (realtime_ms() - mtime_ms < settle_ms)
+        int64_t age_ms = realtime_ms() - mtime_ms;
+        if (age_ms < settle_ms) {
+            /* A clock step backwards makes the age negative: wait a full period. */
+            *settle_left_ms = age_ms < 0 ? settle_ms : (long)(settle_ms - age_ms);
             return 2;
+        }
     }
     memset(f, 0, sizeof(*f));
     snprintf(f->id, sizeof(f->id), "%lx:%lx:%lld:%lld.%09ld:%lld.%09ld", (unsigned long)st.st_dev,
@@ -140,12 +146,13 @@ static int scan_entry(const char *dir, const char *real_dir, const char *name, l
     return read_file(f, path) == 0 ? 1 : -1;
 }
 
-/* Scans the directory into *out. *unsettled is set when a file was skipped
- * because it is still being written; for such a file the previous version,
- * if any, is kept. Returns 0, or -1 with errbuf. */
+/* Scans the directory into *out. *unsettled is set to how long until the
+ * youngest file skipped because it is still being written counts as settled
+ * (0: none skipped); for such a file the previous version, if any, is kept.
+ * Returns 0, or -1 with errbuf. */
 static int scan(const char *dir, const char *real_dir, long settle_ms, size_t max_files,
                 const struct source_snapshot *previous, struct source_snapshot *out,
-                bool *unsettled, char *errbuf, size_t errlen)
+                long *unsettled, char *errbuf, size_t errlen)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -153,13 +160,14 @@ static int scan(const char *dir, const char *real_dir, long settle_ms, size_t ma
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    *unsettled = false;
+    *unsettled = 0;
     if (d == NULL) {
         snprintf(errbuf, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
     while ((de = readdir(d)) != NULL) {
         struct source_file f;
+        long left = 0;
         int r;
 
         if (out->n >= max_files)
@@ -174,11 +182,14 @@ static int scan(const char *dir, const char *real_dir, long settle_ms, size_t ma
             out->files = grown;
             cap = ncap;
         }
-        r = scan_entry(dir, real_dir, de->d_name, settle_ms, previous, &f);
+        r = scan_entry(dir, real_dir, de->d_name, settle_ms, previous, &f, &left);
         if (r == 1) {
             out->files[out->n++] = f;
         } else if (r == 2) {
-            *unsettled = true;
+            if (left < 1)
+                left = 1;
+            if (left > *unsettled)
+                *unsettled = left;
             for (size_t i = 0; previous != NULL && i < previous->n; i++) {
                 if (strcmp(previous->files[i].name, de->d_name) != 0)
                     continue;
@@ -211,7 +222,7 @@ static int scan(const char *dir, const char *real_dir, long settle_ms, size_t ma
 int source_dir_read_once(const char *dir, struct source_snapshot *out, char *errbuf, size_t errlen)
 {
     char real_dir[PATH_MAX];
-    bool unsettled;
+    long unsettled;
 
     if (realpath(dir, real_dir) == NULL) {
         snprintf(errbuf, errlen, "%s: %s", dir, strerror(errno));
@@ -225,14 +236,15 @@ static void on_timer(uv_timer_t *t);
 static void do_scan(struct source_dir *src)
 {
     struct source_snapshot snap;
-    bool unsettled;
+    long unsettled;
     char err[512];
 
     if (scan(src->dir, src->real_dir, src->cfg.settle_ms, src->cfg.max_files, &src->last, &snap,
              &unsettled, err, sizeof(err)) != 0)
         return; /* directory gone for a moment: keep the last desired state */
-    if (unsettled)
-        uv_timer_start(&src->settle, on_timer, (uint64_t)src->cfg.settle_ms, 0);
+    /* Rescan as soon as the youngest file being written has settled. */
+    if (unsettled > 0)
+        uv_timer_start(&src->settle, on_timer, (uint64_t)unsettled, 0);
     if (src->delivered_once && source_snapshot_equal(&snap, &src->last)) {
         source_snapshot_clear(&snap);
         return;

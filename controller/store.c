@@ -445,9 +445,10 @@ static void free_copies(struct record_copy *c, size_t n)
     free(c);
 }
 
-/* Copies every record as it is now, sorted by kind then name. Returns 0 with
- * *out (NULL when empty; free_copies) and *n, or -1 when out of memory. */
-static int copy_all(struct store *st, struct record_copy **out, size_t *n)
+/* Copies the key of every record as it is now, and its text when
+ * with_text, sorted by kind then name. Returns 0 with *out (NULL when empty;
+ * free_copies) and *n, or -1 when out of memory. */
+static int copy_all(struct store *st, bool with_text, struct record_copy **out, size_t *n)
 {
     struct record_copy *c = NULL;
     size_t count;
@@ -460,8 +461,8 @@ static int copy_all(struct store *st, struct record_copy **out, size_t *n)
         for (size_t i = 0; c != NULL && i < count; i++) {
             c[i].kind = strdup(st->recs[i].kind);
             c[i].name = strdup(st->recs[i].name);
-            c[i].text = strdup(st->recs[i].text);
-            if (c[i].kind == NULL || c[i].name == NULL || c[i].text == NULL)
+            c[i].text = with_text ? strdup(st->recs[i].text) : NULL;
+            if (c[i].kind == NULL || c[i].name == NULL || (with_text && c[i].text == NULL))
                 rc = -1;
         }
         if (c == NULL)
@@ -485,7 +486,7 @@ json_t *store_list(struct store *st)
     struct record_copy *c = NULL;
     size_t n = 0;
 
-    if (arr == NULL || copy_all(st, &c, &n) != 0) {
+    if (arr == NULL || copy_all(st, true, &c, &n) != 0) {
         json_decref(arr);
         return NULL;
     }
@@ -503,17 +504,21 @@ json_t *store_list(struct store *st)
     return arr;
 }
 
-int store_foreach(struct store *st, store_visit_fn fn, void *arg)
+int store_foreach(struct store *st, store_want_fn want, store_visit_fn fn, void *arg)
 {
     struct record_copy *c = NULL;
     size_t n = 0;
     int rc = 0;
 
-    if (copy_all(st, &c, &n) != 0)
+    if (copy_all(st, false, &c, &n) != 0)
         return -1;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *rec = record_tree(c[i].text);
-        rc = rec != NULL ? fn(c[i].kind, c[i].name, rec, arg) : -1;
+        json_t *rec;
+        if (want != NULL && !want(c[i].kind, c[i].name, arg))
+            continue;
+        rec = store_get(st, c[i].kind, c[i].name);
+        if (rec != NULL) /* else removed meanwhile */
+            rc = fn(c[i].kind, c[i].name, rec, arg);
         json_decref(rec);
     }
     free_copies(c, n);

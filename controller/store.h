@@ -8,6 +8,7 @@
 #define AVIARY_CONTROLLER_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct store;
@@ -48,16 +49,20 @@ int store_delete(struct store *st, const char *kind, const char *name);
  * or NULL when out of memory. */
 json_t *store_list(struct store *st);
 
+/* Filter for store_foreach: true when the record of kind/name is wanted. */
+typedef bool (*store_want_fn)(const char *kind, const char *name, void *arg);
+
 /* Visitor for store_foreach: rec is a copy of the record of kind/name,
  * borrowed for the call. Returns 0 to go on, anything else to stop. */
 typedef int (*store_visit_fn)(const char *kind, const char *name, json_t *rec, void *arg);
 
-/* Calls fn for a copy of every record present when the call starts, ordered
- * by kind then name. Unlike store_list only one record is a tree at a time,
- * so scanning many records costs little memory. The store may be used from
- * fn. Returns 0, the first non-zero value fn returned, or -1 when out of
- * memory. */
-int store_foreach(struct store *st, store_visit_fn fn, void *arg);
+/* Calls fn with a copy of each record present when the call starts for
+ * which want (NULL: all) returns true, ordered by kind then name; a record
+ * removed meanwhile is skipped. Unlike store_list only one record is a tree
+ * at a time and records that are not wanted are never copied, so scanning
+ * many records costs little. fn may use the store. Returns 0, the first
+ * non-zero value fn returned, or -1 when out of memory. */
+int store_foreach(struct store *st, store_want_fn want, store_visit_fn fn, void *arg);
 
 /* Number of records. */
 size_t store_count(struct store *st);
