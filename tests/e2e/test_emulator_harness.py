@@ -25,6 +25,8 @@ def test_emulator_fixture_serves_control_api(emulator):
     assert emulator.sns() == [] and emulator.webhooks() == []
     assert isinstance(emulator.subscriptions(), list) and isinstance(emulator.weights(), list)
     assert emulator.confirm_subscriptions() == 0
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/harness:1"
+    assert emulator.push_image(image, create_repository=True).startswith("sha256:")
 
 
 @pytest.mark.skipif(not os.path.exists(AWS), reason="Debian awscli not installed")
