@@ -483,7 +483,7 @@ static void test_plan_makes_no_change(void **state)
 static void test_delete_leaves_nothing(void **state)
 {
     struct fixture *f = *state;
-    json_t *al, *subs;
+    json_t *al, *subs, *in;
     struct aws_error err;
     json_t *out = NULL;
     char arn[256];
@@ -495,9 +495,9 @@ static void test_delete_leaves_nothing(void **state)
     al = alarms(f);
     assert_int_equal(json_object_size(al), 0);
     json_decref(al);
-    assert_int_not_equal(aws_call(f->emu.client, "sns", "GetTopicAttributes",
-                                  json_pack("{s:s}", "TopicArn", arn), &out, &err),
-                         0);
+    in = json_pack("{s:s}", "TopicArn", arn);
+    assert_int_not_equal(aws_call(f->emu.client, "sns", "GetTopicAttributes", in, &out, &err), 0);
+    json_decref(in);
     subs = test_emulator_control(&f->emu, "GET", "subscriptions", NULL);
     assert_int_equal(json_array_size(subs), 0);
     json_decref(subs);
