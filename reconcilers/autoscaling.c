@@ -396,6 +396,7 @@ enum app_step autoscaling_converge(struct app_ctx *ctx)
         app_note_change(ctx, "create", "scalable target", rid, json_pack("[s]", line));
         if (register_target(ctx, stable, min, max, &err) != 0) {
             if (service_missing(&err)) {
+                ctx->terminal = false; /* the service concern is still creating it */
                 app_wait(ctx, AS_WAIT_MS);
                 step = APP_STEP_WAITING;
             }

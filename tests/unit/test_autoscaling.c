@@ -532,6 +532,23 @@ static void test_delete_leaves_nothing(void **state)
     assert_int_equal(test_emulator_count_calls(&f->emu, NULL, 1), 0);
 }
 
+static void test_waits_for_the_service(void **state)
+{
+    struct fixture *f = *state;
+    json_t *res = json_object_get(f->status, "resources");
+    json_t *svc = json_deep_copy(json_object_get(res, "service"));
+
+    /* the service concern has not recorded the services yet */
+    json_object_del(res, "service");
+    assert_int_equal(run(f, false, false, NULL), APP_STEP_WAITING);
+    /* recorded, but ECS does not know it (yet): waiting, not a terminal failure */
+    json_object_set_new(json_array_get(json_object_get(svc, "services"), 0), "name",
+                        json_string(APP "-x"));
+    json_object_set_new(res, "service", svc);
+    assert_int_equal(run(f, false, false, NULL), APP_STEP_WAITING);
+    assert_null(target(f, APP "-x"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +560,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pin_min, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_makes_no_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waits_for_the_service, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
