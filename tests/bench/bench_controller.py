@@ -45,13 +45,19 @@ def free_port():
 
 
 def proc_status(pid):
-    """VmRSS and VmHWM in KiB."""
+    """VmRSS, VmHWM, RssAnon and RssFile in KiB."""
     out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
+            if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
                 out[line.split(":")[0]] = int(line.split()[1])
     return out
+
+
+def rss_line(st):
+    return (f"VmRSS {mib(st['VmRSS']):.1f} MiB, VmHWM {mib(st['VmHWM']):.1f} MiB "
+            f"(RssAnon {mib(st['RssAnon']):.1f} MiB: heap, stacks; RssFile "
+            f"{mib(st['RssFile']):.1f} MiB: binary and shared libraries)")
 
 
 def proc_cpu_seconds(pid):
@@ -157,9 +163,8 @@ def bench_idle(count):
         took = wait_reconciled(d, keys)
         after = proc_status(d.proc.pid)
         print(f"   converged: {count} objects reconciled {took:.2f} s after start")
-        print(f"   after convergence: VmRSS {mib(after['VmRSS']):.1f} MiB, "
-              f"VmHWM {mib(after['VmHWM']):.1f} MiB "
-              f"(target <= {8 if count <= 100 else 32} MiB)")
+        print(f"   after convergence: {rss_line(after)}; target VmRSS <= "
+              f"{8 if count <= 100 else 32} MiB")
 
         # The idle window starts now (a moment after convergence) and lasts
         # IDLE_SECONDS. The resync timer fires every 60 s after the start;
@@ -199,11 +204,33 @@ def bench_idle(count):
               f"({100 * total / elapsed:.3f}% of one core)")
         print(f"     of which in the resync's sampling intervals: {cpu_resync * 1000:.0f} ms; "
               f"the rest ({quiet_secs:.1f} s between resyncs): {cpu_quiet * 1000:.0f} ms")
-        print(f"   at the end of the window: VmRSS {mib(end['VmRSS']):.1f} MiB, "
-              f"VmHWM {mib(end['VmHWM']):.1f} MiB")
+        print(f"   at the end of the window: {rss_line(end)}")
         rc = d.stop()
         if rc != 0:
             print(f"   (aviary exited {rc})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_empty():
+    """The same daemon on an empty directory: what the process costs before
+    any manifest (the baseline of the figures above)."""
+    work = tempfile.mkdtemp(prefix="aviary-bench-empty-")
+    try:
+        src = os.path.join(work, "manifests")
+        os.makedirs(src)
+        d = Daemon(work, src)
+        deadline = time.monotonic() + 30
+        loaded = False
+        while not loaded and time.monotonic() < deadline:
+            d.alive()
+            loaded = any(r.get("msg") == "source loaded" for r in d.new_lines())
+            time.sleep(0.05)
+        time.sleep(1)
+        print("\n-- empty daemon (baseline): no manifests")
+        print(f"   command: {d.command_line()}")
+        print(f"   after start: {rss_line(proc_status(d.proc.pid))}")
+        d.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -245,7 +272,7 @@ def bench_latency(base):
                     if rec.get("msg") == "reconcile started" and rec.get("key") == key:
                         got = log_time(rec["ts"])
                 if got is None:
-                    time.sleep(0.002)
+                    time.sleep(0.005)
             if got is None:
                 timeouts += 1
                 continue
@@ -300,6 +327,7 @@ def main():
           f"BENCH_COUNTS={','.join(map(str, COUNTS))} BENCH_RENAMES={RENAMES} "
           f"BENCH_LATENCY_BASE={','.join(map(str, LATENCY_BASE))}; {os.cpu_count()} CPUs")
     bench_validate()
+    bench_empty()
     for base in LATENCY_BASE:
         bench_latency(base)
     for count in COUNTS:
