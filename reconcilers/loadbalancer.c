@@ -399,6 +399,36 @@ static void fail_not_owned(struct app_ctx *ctx, const char *what, const char *na
              what, name, ctx->names.app);
 }
 
+/* Everything found by name that converge would change must carry this
+ * application's tags; checked before any change so a conflict leaves AWS
+ * untouched. Listeners: the ports the spec wants. */
+static int check_owned(struct app_ctx *ctx, const struct observed *o, bool https)
+{
+    char what[64];
+
+    for (int s = 0; s < 2; s++) {
+        if (o->tg[s] != NULL && !owned(ctx, o, str_at(o->tg[s], "TargetGroupArn"))) {
+            fail_not_owned(ctx, "target group", ctx->names.target_group[s]);
+            return -1;
+        }
+    }
+    if (o->lb != NULL && !owned(ctx, o, str_at(o->lb, "LoadBalancerArn"))) {
+        fail_not_owned(ctx, "load balancer", ctx->names.load_balancer);
+        return -1;
+    }
+    static const int ports[] = {80, 443};
+    for (size_t i = 0; i < 2; i++) {
+        int port = ports[i];
+        const json_t *ls = listener_on(o, port);
+        if (ls == NULL || (port == 443 && !https) || owned(ctx, o, str_at(ls, "ListenerArn")))
+            continue;
+        snprintf(what, sizeof(what), "listener :%d of", port);
+        fail_not_owned(ctx, what, ctx->names.load_balancer);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- target groups ---------------------------------------------------------- */
 
 /* The health check members for Create/ModifyTargetGroup from spec.healthCheck
@@ -524,11 +554,10 @@ static int converge_target_group(struct app_ctx *ctx, struct observed *o, const 
         rc = converge_tg_attributes(ctx, *arn, true);
         goto out;
     }
+    /* Port and protocol are fixed at creation; a changed spec.port needs no
+     * new target group: ECS registers each task with its container port,
+     * and the health check probes the traffic port of each target. */
     *arn = str_at(o->tg[slot], "TargetGroupArn");
-    if (!owned(ctx, o, *arn)) {
-        fail_not_owned(ctx, "target group", name);
-        goto out;
-    }
     changes = health_check_changes(o->tg[slot], d->hc);
     if (json_array_size(changes) > 0) {
         const json_t *last = json_object_get(app_resources(ctx, "loadbalancer"), "healthCheck");
@@ -784,10 +813,6 @@ static int converge_listener(struct app_ctx *ctx, const struct observed *o, cons
         goto out;
     }
     snprintf(arn, ARN_MAX, "%s", str_at(ls, "ListenerArn") ? str_at(ls, "ListenerArn") : "");
-    if (!owned(ctx, o, arn)) {
-        fail_not_owned(ctx, "listener", resource);
-        goto out;
-    }
     changes = listener_shape_changes(ls, w, d);
     describe_actions(json_object_get(ls, "DefaultActions"), tg, was, sizeof(was));
     describe_actions(w->actions, tg, now, sizeof(now));
@@ -922,6 +947,16 @@ static void record(struct app_ctx *ctx, const struct desired *d, const char *lb_
     else
         json_object_del(r, "httpsListenerArn");
     if (!ctx->plan) {
+        /* Keep only the current target groups in the attribute cache. */
+        json_t *verified = json_object_get(r, "attributesVerified"), *kept = json_array(), *a;
+        size_t i;
+        json_array_foreach(verified, i, a)
+        {
+            const char *v = json_string_value(a);
+            if (v != NULL && ((tg[0] && strcmp(v, tg[0]) == 0) || (tg[1] && strcmp(v, tg[1]) == 0)))
+                json_array_append(kept, a);
+        }
+        json_object_set_new(r, "attributesVerified", kept);
         json_object_set(r, "healthCheck", d->hc);
         tls_key(d, tls, sizeof(tls));
         json_object_set_new(r, "appliedTls", json_string(tls));
@@ -955,7 +990,7 @@ enum app_step loadbalancer_converge(struct app_ctx *ctx)
     if (desired_init(ctx, &d) != 0)
         goto out;
     if (observe_target_groups(ctx, &o) != 0 || observe_load_balancer(ctx, &o) != 0 ||
-        observe_tags(ctx, &o) != 0)
+        observe_tags(ctx, &o) != 0 || check_owned(ctx, &o, d.cert != NULL) != 0)
         goto out;
 
     /* Target groups first: the listeners forward to them. */
@@ -979,9 +1014,6 @@ enum app_step loadbalancer_converge(struct app_ctx *ctx)
         app_note_change(ctx, "create", "load balancer", ctx->names.load_balancer, NULL);
         if (rc == 0)
             o.lb = json_incref(json_array_get(json_object_get(out, "LoadBalancers"), 0));
-    } else if (!owned(ctx, &o, str_at(o.lb, "LoadBalancerArn"))) {
-        fail_not_owned(ctx, "load balancer", ctx->names.load_balancer);
-        goto out;
     }
     if (o.lb != NULL) {
         lb_arn = str_at(o.lb, "LoadBalancerArn");
