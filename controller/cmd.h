@@ -4,7 +4,13 @@
 #ifndef AVIARY_CONTROLLER_CMD_H
 #define AVIARY_CONTROLLER_CMD_H
 
+#include <stddef.h>
 #include <stdio.h>
+
+struct aws_client;
+struct manifest_file;
+struct manifest_object;
+struct reconcile_request;
 
 /* A subcommand. fn receives argv with argv[0] = the command's name and
  * returns the process exit status: 0 success, 1 failure (e.g. invalid
@@ -35,5 +41,31 @@ int cmd_control(int argc, char **argv);
 
 /* cmd_doctor.c: `aviary doctor`, how aviary reaches AWS */
 int cmd_doctor(int argc, char **argv);
+
+/* cmd_plan.c: `aviary plan FILE`, what apply would do, read calls only */
+int cmd_plan(int argc, char **argv);
+
+/* cmd_apply.c: `aviary apply FILE [--wait]`, converge without the daemon */
+int cmd_apply(int argc, char **argv);
+
+/* cmd_apply.c, shared with cmd_plan.c. cmd_load_valid loads and validates
+ * path; returns the file (free with manifest_file_free) when it has objects
+ * and no error, else NULL after printing the errors on stderr as `aviary
+ * validate` does. */
+struct manifest_file *cmd_load_valid(const char *cmd, const char *path);
+
+/* Creates the AWS client from the environment (caller frees with
+ * aws_client_free). Returns 0, or -1 after printing why on stderr. */
+int cmd_aws_client(const char *cmd, struct aws_client **out);
+
+/* Fills *req for one converge pass of obj (everything borrowed from the
+ * arguments, which must outlive req; now = the current time). */
+void cmd_app_request(const struct manifest_object *obj, const char *manifest_dir,
+                     struct aws_client *aws, const char *reconcile_id,
+                     struct reconcile_request *req);
+
+/* The directory of the manifest file path into out. Returns 0, or -1 when it
+ * does not fit. */
+int cmd_manifest_dir(const char *path, char *out, size_t len);
 
 #endif

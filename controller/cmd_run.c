@@ -11,9 +11,12 @@
 #include "controller/daemon.h"
 #include "reconcilers/duration.h"
 #include "controller/log.h"
+#include "reconcilers/app.h"
 #include "reconcilers/noop.h"
 
-static const struct reconciler *const no_reconcilers[] = {NULL};
+/* The default set: every kind with a real reconciler in this build (kinds
+ * without one are reported NoReconciler in their status). */
+static const struct reconciler *const default_reconcilers[] = {&application_reconciler, NULL};
 static const struct reconciler *const noop_reconcilers[] = {&noop_application_reconciler,
                                                             &noop_training_reconciler, NULL};
 
@@ -106,7 +109,7 @@ int cmd_run(int argc, char **argv)
         .s3_interval_ms = 30000,
         .deletion_grace_ms = 5000,
         .workers = 4,
-        .reconcilers = no_reconcilers,
+        .reconcilers = default_reconcilers,
     };
     enum log_format fmt = LOG_FORMAT_TEXT;
     enum log_level lvl = LOG_LEVEL_INFO;
@@ -185,6 +188,6 @@ int cmd_run(int argc, char **argv)
     if (noop)
         cfg.reconcilers = noop_reconcilers;
     /* AWS is needed for an S3 source and by any reconciler of the default set. */
-    cfg.use_aws = strncmp(cfg.source, "s3://", 5) == 0 || (!noop && no_reconcilers[0] != NULL);
+    cfg.use_aws = strncmp(cfg.source, "s3://", 5) == 0 || !noop;
     return daemon_run(&cfg);
 }

@@ -14,6 +14,8 @@ static int cmd_help(int argc, char **argv);
 static const struct cmd commands[] = {
     {"run", cmd_run, "run the controller on a manifest directory or S3 prefix"},
     {"validate", cmd_validate, "check manifests against the schemas, without AWS access"},
+    {"plan", cmd_plan, "show what apply would create, change and delete in AWS (reads only)"},
+    {"apply", cmd_apply, "converge the Applications of a file without the daemon (CI/CD)"},
     {"status", cmd_status, "show objects: phase, revision, traffic, endpoint; one in detail"},
     {"pause", cmd_control, "pause an Application's rollout"},
     {"resume", cmd_control, "resume a paused rollout"},
