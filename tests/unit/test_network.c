@@ -447,7 +447,7 @@ static void test_converge_from_nothing(void **state)
 {
     struct fx *f = *state;
     long wait = 0;
-    int before;
+    int before, reads;
 
     /* The first pass creates everything and waits for the NAT gateway. */
     assert_int_equal(pass(f, false, false, &wait), APP_STEP_WAITING);
@@ -460,12 +460,18 @@ static void test_converge_from_nothing(void **state)
     }
     advance(f, 60);
     assert_int_equal(until_ready(f, false), 1);
+    print_message("network from nothing: %d reads, %d writes\n",
+                  test_emulator_count_calls(&f->emu, NULL, 0), mutating(f));
     check_managed(f, true);
     assert_true(has_event(f, "Created", "ec2:vpc aviary-fraud-model"));
-    /* Converged means quiet. */
+    /* Converged means quiet: reads only, and few of them. */
     before = mutating(f);
+    reads = test_emulator_count_calls(&f->emu, NULL, 0);
     assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
     assert_int_equal(mutating(f), before);
+    reads = test_emulator_count_calls(&f->emu, NULL, 0) - reads;
+    print_message("network converged pass: %d reads\n", reads);
+    assert_true(reads <= 9);
     /* A plan of the converged network has nothing to do. */
     assert_int_equal(pass(f, false, true, NULL), APP_STEP_READY);
     assert_int_equal(json_array_size(f->plan), 0);
@@ -941,6 +947,71 @@ static void test_plan_makes_no_writes(void **state)
     assert_string_equal(jstr(net_res(f), "vpcId"), "(known after apply)");
 }
 
+/* A converge interrupted after some creates (an AWS error, then a lost
+ * status as after a crash) never duplicates anything: the next passes find
+ * what exists by its tags. Also checks the error names the call and code. */
+static void test_interrupted_converge_no_duplicates(void **state)
+{
+    struct fx *f = *state;
+    static const char *const ops[] = {"CreateSubnet", "AttachInternetGateway", "CreateNatGateway",
+                                      "AssociateRouteTable", "AuthorizeSecurityGroupIngress"};
+    char expect[128];
+
+    for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+        json_t *fault = json_pack("{s:{s:s, s:s, s:s, s:i, s:s}}", "fail_once", "service", "ec2",
+                                  "operation", ops[k], "code", "UnauthorizedOperation", "status",
+                                  403, "message", "injected");
+        enum app_step step = APP_STEP_WAITING;
+        json_decref(test_emulator_control(&f->emu, "POST", "faults", fault));
+        json_decref(fault);
+        for (int i = 0; i < MAX_PASSES && step == APP_STEP_WAITING; i++) {
+            long wait = 0;
+            step = pass(f, false, false, &wait);
+            if (step == APP_STEP_WAITING)
+                advance(f, (double)wait / 1000.0);
+        }
+        assert_int_equal(step, APP_STEP_FAILED);
+        snprintf(expect, sizeof(expect), "ec2.%s: UnauthorizedOperation: injected", ops[k]);
+        if (strstr(f->error, expect) == NULL)
+            fail_msg("error \"%s\" lacks \"%s\"", f->error, expect);
+        assert_true(f->terminal);
+        /* The status is lost, as in a crash before it was written. */
+        json_decref(f->status);
+        f->status = status_new("Application", "fraud-model");
+        until_ready(f, false);
+        check_managed(f, true);
+        /* Start over for the next operation. */
+        until_ready(f, true);
+        advance(f, 7200);
+        json_decref(f->status);
+        f->status = status_new("Application", "fraud-model");
+    }
+}
+
+/* Throttling and 5xx on a fifth of the calls: the client retries, the
+ * network converges all the same, with nothing duplicated. */
+static void test_converges_through_faults(void **state)
+{
+    struct fx *f = *state;
+    json_t *fault = json_pack("{s:{s:f}, s:{s:f}, s:i}", "throttle", "fraction", 0.1, "error500",
+                              "fraction", 0.1, "seed", 7);
+    int ready = 0;
+
+    json_decref(test_emulator_control(&f->emu, "POST", "faults", fault));
+    json_decref(fault);
+    for (int i = 0; i < 3 * MAX_PASSES && !ready; i++) {
+        long wait = 0;
+        enum app_step step = pass(f, false, false, &wait);
+        if (step == APP_STEP_READY)
+            ready = 1;
+        else
+            advance(f, wait > 0 ? (double)wait / 1000.0 : 1.0);
+    }
+    assert_true(ready);
+    json_decref(test_emulator_control(&f->emu, "DELETE", "faults", NULL));
+    check_managed(f, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -954,6 +1025,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_waits_for_dependencies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_makes_no_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupted_converge_no_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_converges_through_faults, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
