@@ -53,9 +53,12 @@ check-generated:
 demo: deps build
 	PYTHON=$(PYTHON) AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary tools/demo.sh
 
+# Benchmarks print figures (never asserted). BENCH_IDLE_SECONDS=10 shortens the
+# idle-daemon measurement (default 60 s).
 bench: deps build
 	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] || continue; \
 	  echo "== $$(basename $$b)"; $$b || exit 1; done
+	AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary $(PYTHON) tests/bench/bench_controller.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

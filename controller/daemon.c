@@ -530,9 +530,30 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     const char *file;
     json_t *errs;
 
-    if (objects_build(snap, root, &set) != 0) {
+    /* Files that did not change are not loaded again; when that would leave
+     * a needed spec out (an object that was a duplicate or not applied
+     * before, or is a duplicate now), everything is loaded afresh. */
+    if (objects_build(snap, root, &d->current_set, &set) != 0) {
         log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
         return;
+    }
+    if (index_build(&index, &set) == 0) {
+        bool reload = false;
+        for (size_t i = 0; i < set.n && !reload; i++) {
+            const struct desired_object *o = &set.objs[i];
+            reload = o->unchanged &&
+                     (is_duplicate(&index, o) || d->current_applied == NULL ||
+                      !d->current_applied[o->prev_index] ||
+                      is_duplicate(&d->current_index, &d->current_set.objs[o->prev_index]));
+        }
+        index_free(&index);
+        if (reload) {
+            objects_clear(&set);
+            if (objects_build(snap, root, NULL, &set) != 0) {
+                log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
+                return;
+            }
+        }
     }
     applied = calloc(set.n ? set.n : 1, sizeof(*applied));
     if (applied == NULL || index_build(&index, &set) != 0) {
@@ -551,7 +572,7 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     for (size_t i = 0; i < set.n; i++) {
         const struct desired_object *o = &set.objs[i];
         bool dup = is_duplicate(&index, o);
-        if (!dup && applied_before(d, o)) {
+        if (!dup && (o->unchanged || applied_before(d, o))) {
             char key[KEY_MAX];
             snprintf(key, sizeof(key), "%s/%s", o->kind, o->name);
             missing_clear(d, key);

@@ -118,24 +118,107 @@ fail:
     return -1;
 }
 
-int objects_build(const struct source_snapshot *snap, const char *root_dir, struct desired_set *out)
+/* Where each file's objects sit in a set: file name -> [first index,
+ * count]. Objects of one file are contiguous because files are loaded one
+ * after the other. New reference, or NULL when out of memory. */
+static json_t *file_ranges(const struct desired_set *set)
 {
+    json_t *ranges = json_object();
+
+    for (size_t i = 0; ranges != NULL && i < set->n;) {
+        size_t j = i + 1;
+        while (j < set->n && strcmp(set->objs[j].file, set->objs[i].file) == 0)
+            j++;
+        if (json_object_set_new(ranges, set->objs[i].file,
+                                json_pack("[I, I]", (json_int_t)i, (json_int_t)(j - i))) != 0) {
+            json_decref(ranges);
+            return NULL;
+        }
+        i = j;
+    }
+    return ranges;
+}
+
+/* Copies the objects previous loaded from file sf (same name, same id) into
+ * out. Returns 1 when sf was unchanged and copied, 0 when it must be loaded,
+ * -1 when out of memory. */
+static int reuse_file(struct desired_set *out, size_t *cap, const struct source_file *sf,
+                      const struct desired_set *previous, const json_t *ranges)
+{
+    const char *shown = sf->path ? sf->path : sf->name;
+    json_t *broken, *range;
+    const char *broken_id;
+    size_t first, count;
+
+    if (previous == NULL || ranges == NULL || sf->id[0] == '\0')
+        return 0;
+    broken = json_object_get(previous->broken_files, shown);
+    if (broken != NULL) {
+        broken_id = json_string_value(json_object_get(previous->file_ids, shown));
+        if (broken_id == NULL || strcmp(broken_id, sf->id) != 0)
+            return 0;
+        return mark_broken(out, shown, json_deep_copy(broken)) == 0 ? 1 : -1;
+    }
+    range = json_object_get(ranges, shown);
+    if (range == NULL)
+        return 0;
+    first = (size_t)json_integer_value(json_array_get(range, 0));
+    count = (size_t)json_integer_value(json_array_get(range, 1));
+    if (strcmp(previous->objs[first].file_id, sf->id) != 0)
+        return 0;
+    for (size_t i = first; i < first + count; i++) {
+        const struct desired_object *p = &previous->objs[i];
+        struct desired_object *o = add_object(out, cap);
+        if (o == NULL)
+            return -1;
+        o->kind = strdup(p->kind);
+        o->name = strdup(p->name);
+        o->file = strdup(p->file);
+        o->manifest_dir = p->manifest_dir ? strdup(p->manifest_dir) : NULL;
+        o->errors = json_array();
+        if (o->kind == NULL || o->name == NULL || o->file == NULL || o->errors == NULL ||
+            (p->manifest_dir != NULL && o->manifest_dir == NULL))
+            return -1;
+        o->line = p->line;
+        memcpy(o->revision, p->revision, sizeof(o->revision));
+        memcpy(o->spec_hash, p->spec_hash, sizeof(o->spec_hash));
+        memcpy(o->file_id, p->file_id, sizeof(o->file_id));
+        o->unchanged = true;
+        o->prev_index = i;
+    }
+    return 1;
+}
+
+int objects_build(const struct source_snapshot *snap, const char *root_dir,
+                  const struct desired_set *previous, struct desired_set *out)
+{
+    json_t *ranges = NULL;
     size_t cap = 0;
 
     memset(out, 0, sizeof(*out));
     out->broken_files = json_object();
-    if (out->broken_files == NULL)
+    out->file_ids = json_object();
+    if (out->broken_files == NULL || out->file_ids == NULL) {
+        objects_clear(out);
         return -1;
+    }
     if (manifest_init(NULL) != 0) {
         objects_clear(out);
         return -1;
     }
+    ranges = previous != NULL ? file_ranges(previous) : NULL;
     for (size_t i = 0; i < snap->n; i++) {
         const struct source_file *sf = &snap->files[i];
         const char *shown = sf->path ? sf->path : sf->name;
         struct manifest_file *mf;
         int rc;
 
+        json_object_set_new(out->file_ids, shown, json_string(sf->id));
+        rc = reuse_file(out, &cap, sf, previous, ranges);
+        if (rc < 0)
+            goto fail;
+        if (rc == 1)
+            continue;
         if (sf->data == NULL) {
             char msg[ERROR_LINE_MAX];
             snprintf(msg, sizeof(msg), "%s: %s", shown, sf->error ? sf->error : "unreadable");
@@ -146,13 +229,18 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir, stru
         mf = manifest_load_buffer(shown, sf->data, sf->len, root_dir);
         if (mf == NULL)
             goto fail;
+        size_t first = out->n;
         rc = add_file(out, &cap, sf, mf, root_dir);
         manifest_file_free(mf);
+        for (size_t k = first; rc == 0 && k < out->n; k++)
+            snprintf(out->objs[k].file_id, sizeof(out->objs[k].file_id), "%s", sf->id);
         if (rc != 0)
             goto fail;
     }
+    json_decref(ranges);
     return 0;
 fail:
+    json_decref(ranges);
     objects_clear(out);
     return -1;
 }
@@ -170,5 +258,6 @@ void objects_clear(struct desired_set *set)
     }
     free(set->objs);
     json_decref(set->broken_files);
+    json_decref(set->file_ids);
     memset(set, 0, sizeof(*set));
 }

@@ -24,18 +24,29 @@ struct desired_object {
     char revision[32];
     char spec_hash[65]; /* hash of the whole spec: a change bumps the generation */
     json_t *errors;     /* array of "file:line:column: field.path: message" */
+    char file_id[96];   /* the source file's version id when it was loaded */
+    /* Copied from `previous` because its file did not change (see
+     * objects_build): spec is NULL and errors empty; prev_index is its index
+     * in the previous set. */
+    bool unchanged;
+    size_t prev_index;
 };
 
 struct desired_set {
     struct desired_object *objs;
     size_t n;
     json_t *broken_files; /* object: file name -> array of error strings */
+    json_t *file_ids;     /* object: file name -> version id it was loaded at */
 };
 
 /* Builds the desired set from snap. root_dir is the directory source's path
- * (for manifest_dir), or NULL. Returns 0, or -1 when out of memory. */
+ * (for manifest_dir), or NULL. When previous (the last set built) is given,
+ * a file whose name and version id are the same as when previous was built
+ * is not loaded again: its objects are copied, marked unchanged, without
+ * spec (a broken file's errors are copied too). Returns 0, or -1 when out of
+ * memory. */
 int objects_build(const struct source_snapshot *snap, const char *root_dir,
-                  struct desired_set *out);
+                  const struct desired_set *previous, struct desired_set *out);
 
 void objects_clear(struct desired_set *set);
 

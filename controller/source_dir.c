@@ -115,7 +115,14 @@ static int scan_entry(const char *dir, const char *real_dir, const char *name, l
     }
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
-    if (settle_ms > 0) {
+    /* A file renamed into place after its last write (what editors and
+     * kubectl-style tools do) has a ctime later than its mtime: it is
+     * complete, read it at once. A file written in place has ctime == mtime
+     * and must stay quiet for settle_ms first. */
+    bool renamed_after_write =
+        st.st_ctim.tv_sec > st.st_mtim.tv_sec ||
+        (st.st_ctim.tv_sec == st.st_mtim.tv_sec && st.st_ctim.tv_nsec > st.st_mtim.tv_nsec);
+    if (settle_ms > 0 && !renamed_after_write) {
         int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
         int64_t age_ms = realtime_ms() - mtime_ms;
         if (age_ms < settle_ms) {

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,6 +210,80 @@ static void test_fields_and_conditional_delete(void **state)
     free(dir);
 }
 
+struct visit_log {
+    char seen[8][64];
+    int n;
+    struct store *st;
+};
+
+static bool want_not_b(const char *kind, const char *name, void *arg)
+{
+    (void)kind;
+    (void)arg;
+    return strcmp(name, "b") != 0;
+}
+
+static int visit(const char *kind, const char *name, json_t *rec, void *arg)
+{
+    struct visit_log *log = arg;
+
+    assert_string_equal(json_string_value(json_object_get(rec, "name")), name);
+    snprintf(log->seen[log->n++], sizeof(log->seen[0]), "%s/%s", kind, name);
+    /* The visitor may use the store: removing a later record skips it. */
+    if (strcmp(name, "a") == 0)
+        store_delete(log->st, "Application", "d");
+    return 0;
+}
+
+static void test_foreach_orders_filters_and_skips_removed(void **state)
+{
+    struct store *st;
+    struct visit_log log = {0};
+    json_t *rec = json_object();
+    (void)state;
+
+    assert_int_equal(store_open(NULL, &st, NULL, 0), 0);
+    store_put(st, "Application", "d", rec);
+    store_put(st, "TrainingEnvironment", "a", rec);
+    store_put(st, "Application", "b", rec);
+    store_put(st, "Application", "a", rec);
+    store_put(st, "Application", "c", rec);
+    log.st = st;
+    assert_int_equal(store_foreach(st, want_not_b, visit, &log), 0);
+    assert_int_equal(log.n, 3);
+    assert_string_equal(log.seen[0], "Application/a");
+    assert_string_equal(log.seen[1], "Application/c");
+    assert_string_equal(log.seen[2], "TrainingEnvironment/a");
+    json_decref(rec);
+    store_close(st);
+}
+
+static void test_unchanged_record_is_not_rewritten(void **state)
+{
+    char *dir = make_dir();
+    char path[512];
+    struct store *st;
+    struct stat before, after;
+    json_t *v = json_pack("{s:s}", "phase", "Ready");
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, NULL, 0), 0);
+    assert_int_equal(store_set_field(st, "Application", "a", "status", v), 0);
+    snprintf(path, sizeof(path), "%s/objects/Application_a.json", dir);
+    assert_int_equal(stat(path, &before), 0);
+    struct timespec pause = {0, 20000000L};
+    nanosleep(&pause, NULL);
+    assert_int_equal(store_set_field(st, "Application", "a", "status", v), 0);
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+    assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+    json_decref(v);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +292,8 @@ int main(void)
         cmocka_unit_test(test_crash_leftovers_are_cleaned),
         cmocka_unit_test(test_kill_9_while_writing_never_corrupts),
         cmocka_unit_test(test_fields_and_conditional_delete),
+        cmocka_unit_test(test_foreach_orders_filters_and_skips_removed),
+        cmocka_unit_test(test_unchanged_record_is_not_rewritten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
