@@ -13,10 +13,12 @@
 #include "controller/log.h"
 #include "reconcilers/app.h"
 #include "reconcilers/noop.h"
+#include "reconcilers/training.h"
 
 /* The default set: every kind with a real reconciler in this build (kinds
  * without one are reported NoReconciler in their status). */
-static const struct reconciler *const default_reconcilers[] = {&application_reconciler, NULL};
+static const struct reconciler *const default_reconcilers[] = {&application_reconciler,
+                                                               &training_reconciler, NULL};
 static const struct reconciler *const noop_reconcilers[] = {&noop_application_reconciler,
                                                             &noop_training_reconciler, NULL};
 
