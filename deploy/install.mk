@@ -16,7 +16,9 @@ BUILD   ?= build
 
 .PHONY: install uninstall
 
-install: build
+INSTALL_DEPS ?= build
+
+install: $(INSTALL_DEPS)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(BUILD)/aviary $(DESTDIR)$(BINDIR)/aviary
 	$(INSTALL) -m 0644 man/aviary.1 $(DESTDIR)$(MANDIR)/man1/aviary.1

@@ -296,8 +296,13 @@ def _split_args(toks):
 
 
 class Function:
-    def __init__(self, path, name, params, body, line):
+    def __init__(self, path, name, params, body, line, static=False):
         self.path, self.name, self.params, self.body, self.line = path, name, params, body, line
+        self.static = static
+
+    def key(self):
+        """How calls find it: static functions only from their own file."""
+        return (self.path, self.name) if self.static else (None, self.name)
 
 
 def _param_name(ptoks):
@@ -345,8 +350,13 @@ def parse_file(path, toks):
                 if k > 0 and toks[k - 1].kind == "id":
                     params = [_param_name(p) for p in _split_args(toks[k + 1:j])]
                     params = [p for p in params if p and p != "void"]
+                    static = False
+                    b = k - 2
+                    while b >= 0 and not (toks[b].kind == "punct" and toks[b].text in (";", "}")):
+                        static = static or (toks[b].kind == "id" and toks[b].text == "static")
+                        b -= 1
                     funcs.append(Function(path, toks[k - 1].text, params, toks[i + 1:end],
-                                          toks[k - 1].line))
+                                          toks[k - 1].line, static))
                     i = end + 1
                     continue
             file_scope.append((i, end))  # struct/array initializer at file scope
@@ -557,7 +567,7 @@ def extract(root=ROOT):
     r = Resolver()
     r.load(root)
     # sink name -> list of (service_items, op_items), items are ("lit", s) or ("param", i)
-    sinks = {name: [({("param", s)}, {("param", o)})] for name, (s, o) in BASE_SINKS.items()}
+    sinks = {(None, name): [({("param", s)}, {("param", o)})] for name, (s, o) in BASE_SINKS.items()}
     ops = {}
     unresolved = set()
     changed = True
@@ -568,7 +578,9 @@ def extract(root=ROOT):
         if rounds > 50:
             raise RuntimeError("wrapper resolution does not converge")
         for fn in r.functions:
-            for sink_name, specs in list(sinks.items()):
+            for (sink_path, sink_name), specs in list(sinks.items()):
+                if sink_path is not None and sink_path != fn.path:
+                    continue  # a static function of another file
                 if fn.name == sink_name and sink_name in BASE_SINKS:
                     continue  # the client's own internals (aws_call -> aws_call_ex)
                 for line, args in _calls(fn, sink_name):
@@ -589,7 +601,7 @@ def extract(root=ROOT):
                         params = {(frozenset([s]), frozenset([o])) for s in svc for o in op
                                   if s[0] == "param" or o[0] == "param"}
                         if params:
-                            new = sinks.setdefault(fn.name, [])
+                            new = sinks.setdefault(fn.key(), [])
                             for s, o in params:
                                 if (set(s), set(o)) not in new:
                                     new.append((set(s), set(o)))
@@ -624,7 +636,7 @@ def extract(root=ROOT):
     if os.path.exists(os.path.join(root, sts_path)) and not sts_sites:
         unresolved.add(f"{sts_path}: no STS Action found (the extractor's rule for this file is stale)")
     return ({k: sorted(v) for k, v in ops.items()}, sorted(unresolved),
-            {k: v for k, v in sinks.items() if k not in BASE_SINKS})
+            {name: v for (path, name), v in sinks.items() if not (path is None and name in BASE_SINKS)})
 
 
 def _map_items(r, fn, args, items):
