@@ -385,12 +385,16 @@ def test_man_page_documents_every_command_and_run_option():
 
 def _reasons():
     """Literal reasons given to status_set_condition (4th argument) and
-    status_add_event (3rd), resolved like AWS operations."""
+    status_add_event (3rd), and to the rollout machine's event(),
+    begin_rollback() and pause_rollout(), resolved like AWS operations."""
     r = aws_calls.Resolver()
     r.load(REPO)
     found, unresolved = set(), []
     for fn in r.functions:
-        for sink, idx in (("status_set_condition", 3), ("status_add_event", 2)):
+        sinks = [("status_set_condition", 3), ("status_add_event", 2)]
+        if fn.path.endswith("rollout_machine.c"):
+            sinks += [("event", 2), ("begin_rollback", 1), ("pause_rollout", 1)]
+        for sink, idx in sinks:
             for line, args in aws_calls._calls(fn, sink):
                 if args is None or len(args) <= idx:
                     continue
@@ -399,7 +403,7 @@ def _reasons():
                 except aws_calls.Unresolved as e:
                     unresolved.append(f"{fn.path}:{line}: {e}")
                     continue
-                found |= {v for kind, v in vals if kind == "lit"}
+                found |= {v for kind, v in vals if kind == "lit" and re.fullmatch(r"[A-Z]\w+", v)}
     return found, unresolved
 
 
