@@ -452,30 +452,13 @@ out:
     return rc;
 }
 
-/* "bucket/key" with the key percent-encoded as CopySource wants it. */
+/* CopySource "bucket/key[?versionId=V]" (the client percent-encodes it). */
 static int copy_source(const struct item *it, const char *version, char *out, size_t size)
 {
-    static const char digits[] = "0123456789ABCDEF";
-    size_t len = (size_t)snprintf(out, size, "%s/", it->src_bucket);
+    int n = snprintf(out, size, "%s/%s%s%s", it->src_bucket, it->src_key,
+                     version != NULL && *version ? "?versionId=" : "", version ? version : "");
 
-    for (const unsigned char *s = (const unsigned char *)it->src_key; *s; s++) {
-        bool plain = (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-                     (*s >= '0' && *s <= '9') || strchr("-_.~/", *s) != NULL;
-        if (len + 4 >= size)
-            return -1;
-        if (plain) {
-            out[len++] = (char)*s;
-        } else {
-            out[len++] = '%';
-            out[len++] = digits[*s >> 4];
-            out[len++] = digits[*s & 15];
-        }
-    }
-    out[len] = '\0';
-    if (version != NULL && *version &&
-        (size_t)snprintf(out + len, size - len, "?versionId=%s", version) >= size - len)
-        return -1;
-    return 0;
+    return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 /* One s3:// source: copied server-side when its ETag differs from the one
