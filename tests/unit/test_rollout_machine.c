@@ -547,6 +547,36 @@ static void test_inconclusive_extends_then_pauses(void **state)
     world_free(&w);
 }
 
+static void test_never_promotes_unmeasured(void **state)
+{
+    struct world w;
+
+    (void)state;
+    /* One setWeight step and no pause: promotion waits for a Successful round. */
+    world_init(&w, "{\"rollout\": {\"canary\": {\"steps\": [{\"setWeight\": 50}]},"
+                   "\"analysis\": {\"interval\": \"1m\", \"inconclusiveLimit\": 2}}}");
+    world_stable(&w, "r1", 4);
+    w.restart = true;
+    w.desired = "r2";
+    w.default_verdict = ANALYSIS_INCONCLUSIVE;
+    drive_to(&w, ROLLOUT_PAUSED, 3600000);
+    assert_string_equal(w.state.paused_reason, "Inconclusive");
+    assert_int_equal(w.rounds, 2);
+    assert_string_equal(w.state.stable_revision, "r1");
+    assert_int_equal(w.alerts[ROLLOUT_ALERT_PAUSE], 1);
+    assert_non_null(strstr(w.last_body, "2 inconclusive measurements in a row"));
+    world_free(&w);
+
+    world_init(&w, "{\"rollout\": {\"canary\": {\"steps\": [{\"setWeight\": 50}]},"
+                   "\"analysis\": {\"interval\": \"1m\"}}}");
+    world_stable(&w, "r1", 4);
+    w.desired = "r2";
+    drive(&w, T0 + 3600000);
+    assert_string_equal(w.state.stable_revision, "r2");
+    assert_int_equal(w.rounds, 1); /* promoted after the first Successful round */
+    world_free(&w);
+}
+
 static void test_inconclusive_step_is_extended(void **state)
 {
     struct world w;
@@ -943,6 +973,82 @@ static void test_first_deployment_and_all_at_once(void **state)
     world_free(&w);
 }
 
+static void test_first_deployment_deadline(void **state)
+{
+    struct world w;
+    int i;
+
+    (void)state;
+    canary_world(&w, "");
+    rollout_state_init(&w.state);
+    memset(w.rev, 0, sizeof(w.rev));
+    memset(w.desired_count, 0, sizeof(w.desired_count));
+    memset(w.healthy, 0, sizeof(w.healthy));
+    w.restart = true;
+    w.desired = "r1";
+    w.bad[0] = "r1";
+    drive(&w, T0 + 3600000);
+    assert_int_equal(w.state.phase, ROLLOUT_ROLLED_BACK);
+    assert_string_equal(w.log, "register 0 r1;scale 0 2;scale 0 0;alert rollback;");
+    assert_non_null(strstr(w.last_body, "first deployment"));
+    for (i = 0; i < 10; i++)
+        step(&w);
+    assert_int_equal(w.n_alerts, 1);
+    w.bad[0] = NULL;
+    w.desired = "r1b";
+    drive(&w, w.now + 3600000);
+    assert_string_equal(w.state.stable_revision, "r1b");
+    assert_int_equal(w.state.phase, ROLLOUT_IDLE);
+    world_free(&w);
+}
+
+static void test_abort_during_scale_down_switches_back(void **state)
+{
+    struct world w;
+
+    (void)state;
+    canary_world(&w, "");
+    w.restart = true;
+    w.desired = "r2";
+    drive_to(&w, ROLLOUT_SCALING_DOWN, 3600000);
+    assert_int_equal(w.lst_stable, 1);
+    assert_int_equal(w.desired_count[0], 4); /* old slot still full */
+    step_cmd(&w, ROLLOUT_CMD_ABORT);
+    assert_int_equal(w.state.phase, ROLLOUT_ROLLED_BACK);
+    assert_int_equal(w.state.stable_slot, 0);
+    assert_string_equal(w.state.stable_revision, "r1");
+    assert_string_equal(w.state.rolled_back_revision, "r2");
+    assert_int_equal(w.lst_stable, 0);
+    assert_int_equal(w.lst_weight, 0);
+    assert_int_equal(w.stable_slot_set, 0);
+    assert_int_equal(w.desired_count[1], 0);
+    assert_int_equal(w.n_alerts, 1);
+    world_free(&w);
+}
+
+static void test_status_conditions(void **state)
+{
+    struct world w;
+    json_t *status = status_new("Application", "fraud-model");
+
+    (void)state;
+    canary_world(&w, "");
+    w.desired = "r2";
+    w.default_verdict = ANALYSIS_FAILED;
+    drive(&w, T0 + 90000);
+    rollout_set_conditions(&w.state, status, w.now / 1000);
+    assert_int_equal(rollout_status_phase(&w.state), PHASE_PROGRESSING);
+    assert_string_equal(status_condition(status, "Progressing"), "True");
+    drive(&w, T0 + 3600000);
+    rollout_set_conditions(&w.state, status, w.now / 1000);
+    assert_int_equal(rollout_status_phase(&w.state), PHASE_ROLLED_BACK);
+    assert_string_equal(status_condition(status, "Degraded"), "True");
+    assert_string_equal(status_condition(status, "Progressing"), "False");
+    assert_false(rollout_active(&w.state));
+    json_decref(status);
+    world_free(&w);
+}
+
 static void test_canary_sizing(void **state)
 {
     static const struct {
@@ -1043,6 +1149,7 @@ int main(void)
         cmocka_unit_test(test_failure_limit_tolerated),
         cmocka_unit_test(test_inconclusive_extends_then_pauses),
         cmocka_unit_test(test_inconclusive_step_is_extended),
+        cmocka_unit_test(test_never_promotes_unmeasured),
         cmocka_unit_test(test_progress_deadline_rolls_back),
         cmocka_unit_test(test_manifest_change_restarts),
         cmocka_unit_test(test_manual_pause_resume_promote),
@@ -1055,6 +1162,9 @@ int main(void)
         cmocka_unit_test(test_blue_green_switches_back),
         cmocka_unit_test(test_blue_green_waits_for_promote),
         cmocka_unit_test(test_first_deployment_and_all_at_once),
+        cmocka_unit_test(test_first_deployment_deadline),
+        cmocka_unit_test(test_abort_during_scale_down_switches_back),
+        cmocka_unit_test(test_status_conditions),
         cmocka_unit_test(test_canary_sizing),
         cmocka_unit_test(test_analysis_windows),
         cmocka_unit_test(test_state_json),
