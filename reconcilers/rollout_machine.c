@@ -945,6 +945,31 @@ static void apply_round(struct ctx *c)
     }
 }
 
+/* A lost status (no stable revision recorded) while a slot already serves:
+ * adopt that slot as stable instead of treating the release as a first
+ * deployment, which would replace the serving tasks in place. The recorded
+ * stable slot wins when both slots serve. */
+static void recover_stable(struct ctx *c)
+{
+    struct rollout_state *s = c->s;
+    int order[2] = {s->stable_slot, 1 - s->stable_slot};
+    int i;
+
+    if (s->phase != ROLLOUT_IDLE || s->stable_revision[0] != '\0')
+        return;
+    for (i = 0; i < 2; i++) {
+        const struct rollout_slot_obs *o = &c->obs->slot[order[i]];
+
+        if (obs_rev(o)[0] != '\0' && o->desired > 0 && o->healthy > 0) {
+            s->stable_slot = order[i];
+            copy_str(s->stable_revision, sizeof(s->stable_revision), obs_rev(o));
+            event(c, "Normal", "StableRecovered", "slot %s serves revision %s: taken as stable",
+                  slot_name(s->stable_slot), s->stable_revision);
+            return;
+        }
+    }
+}
+
 /* A manifest change: the current canary is withdrawn cleanly and the new
  * revision starts from the first step. Returns false when the stable slot
  * cannot take the traffic back yet (nothing else happens this step). */
@@ -1118,6 +1143,7 @@ void rollout_step(const struct rollout_spec *spec, const struct rollout_state *i
     if (out->stable_slot != 0 && out->stable_slot != 1)
         out->stable_slot = 0;
 
+    recover_stable(&c);
     if (apply_revision(&c)) {
         command(&c);
         apply_round(&c);

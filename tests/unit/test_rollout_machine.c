@@ -1049,6 +1049,32 @@ static void test_status_conditions(void **state)
     world_free(&w);
 }
 
+static void test_lost_status_adopts_serving_slot(void **state)
+{
+    struct world w;
+
+    (void)state;
+    canary_world(&w, "");
+    /* slot b serves r1 (4 tasks), but the status store was lost */
+    rollout_state_init(&w.state);
+    memset(w.rev, 0, sizeof(w.rev));
+    snprintf(w.rev[1], sizeof(w.rev[1]), "r1");
+    w.desired_count[0] = 0;
+    w.desired_count[1] = 4;
+    w.healthy[1] = 4;
+    w.desired = "r2";
+    step(&w);
+    assert_int_equal(w.state.stable_slot, 1);
+    assert_string_equal(w.state.stable_revision, "r1");
+    assert_false(w.state.initial);
+    assert_int_equal(w.state.canary_slot, 0);
+    assert_null(strstr(w.log, "register 1")); /* the serving slot is left alone */
+    drive(&w, w.now + 3600000);
+    assert_string_equal(w.state.stable_revision, "r2");
+    assert_int_equal(w.state.stable_slot, 0);
+    world_free(&w);
+}
+
 static void test_canary_sizing(void **state)
 {
     static const struct {
@@ -1165,6 +1191,7 @@ int main(void)
         cmocka_unit_test(test_first_deployment_deadline),
         cmocka_unit_test(test_abort_during_scale_down_switches_back),
         cmocka_unit_test(test_status_conditions),
+        cmocka_unit_test(test_lost_status_adopts_serving_slot),
         cmocka_unit_test(test_canary_sizing),
         cmocka_unit_test(test_analysis_windows),
         cmocka_unit_test(test_state_json),
