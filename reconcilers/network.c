@@ -200,14 +200,14 @@ static int converge_vpc(struct net *n)
             found = v;
     }
     if (found == NULL) {
-        app_note_change(ctx, "create", "ec2:vpc", ctx->names.vpc,
-                        json_pack("[s+]", "cidr: ", n->cidr));
         rc = app_write(ctx, ctx->names.vpc, "ec2", "CreateVpc",
                        json_pack("{s:s, s:o}", "CidrBlock", n->cidr, "TagSpecifications",
                                  tag_spec(ctx, "vpc", ctx->names.vpc)),
                        &created, NULL);
         if (rc < 0)
             goto out;
+        app_note_change(ctx, "create", "ec2:vpc", ctx->names.vpc,
+                        json_pack("[s+]", "cidr: ", n->cidr));
         set_id(n->vpc, sizeof(n->vpc), jstr(json_object_get(created, "Vpc"), "VpcId"));
         n->vpc_new = true;
         /* A new VPC has DNS support on and DNS hostnames off. */
@@ -332,9 +332,6 @@ static int converge_subnets(struct net *n)
         }
         if (describe_zones(n) != 0)
             goto out;
-        app_note_change(ctx, "create", "ec2:subnet", name,
-                        json_pack("[s+, s+]", "cidr: ", n->subnet_cidr[i],
-                                  "availabilityZone: ", n->zones[i % 2]));
         json_decref(created);
         created = NULL;
         if (app_write(ctx, name, "ec2", "CreateSubnet",
@@ -343,6 +340,9 @@ static int converge_subnets(struct net *n)
                                 "TagSpecifications", tag_spec(ctx, "subnet", name)),
                       &created, NULL) < 0)
             goto out;
+        app_note_change(ctx, "create", "ec2:subnet", name,
+                        json_pack("[s+, s+]", "cidr: ", n->subnet_cidr[i],
+                                  "availabilityZone: ", n->zones[i % 2]));
         set_id(n->subnet[i], sizeof(n->subnet[i]),
                jstr(json_object_get(created, "Subnet"), "SubnetId"));
         n->subnet_new[i] = true;
@@ -401,12 +401,12 @@ static int converge_igw(struct net *n)
             found = g;
     }
     if (found == NULL) {
-        app_note_change(ctx, "create", "ec2:internet-gateway", name, NULL);
         if (app_write(
                 ctx, name, "ec2", "CreateInternetGateway",
                 json_pack("{s:o}", "TagSpecifications", tag_spec(ctx, "internet-gateway", name)),
                 &created, NULL) < 0)
             goto out;
+        app_note_change(ctx, "create", "ec2:internet-gateway", name, NULL);
         set_id(n->igw, sizeof(n->igw),
                jstr(json_object_get(created, "InternetGateway"), "InternetGatewayId"));
     } else {
@@ -548,12 +548,12 @@ static int converge_nat(struct net *n)
             }
         }
         if (!n->eip[0]) {
-            app_note_change(ctx, "create", "ec2:elastic-ip", name, NULL);
             if (app_write(ctx, name, "ec2", "AllocateAddress",
                           json_pack("{s:s, s:o}", "Domain", "vpc", "TagSpecifications",
                                     tag_spec(ctx, "elastic-ip", name)),
                           &created, NULL) < 0)
                 goto out;
+            app_note_change(ctx, "create", "ec2:elastic-ip", name, NULL);
             set_id(n->eip, sizeof(n->eip), jstr(created, "AllocationId"));
             json_decref(created);
             created = NULL;
@@ -561,14 +561,14 @@ static int converge_nat(struct net *n)
         /* The token makes a retried create return the same gateway; a
          * failed one counts in it, so its replacement is a new gateway. */
         snprintf(token, sizeof(token), "%s-%s-%d", n->vpc, n->eip, failed);
-        app_note_change(ctx, "create", "ec2:nat-gateway", name,
-                        json_pack("[s+]", "subnet: ", n->subnet[PUBLIC_A]));
         if (app_write(ctx, name, "ec2", "CreateNatGateway",
                       json_pack("{s:s, s:s, s:s, s:o}", "SubnetId", n->subnet[PUBLIC_A],
                                 "AllocationId", n->eip, "ClientToken", token, "TagSpecifications",
                                 tag_spec(ctx, "natgateway", name)),
                       &created, NULL) < 0)
             goto out;
+        app_note_change(ctx, "create", "ec2:nat-gateway", name,
+                        json_pack("[s+]", "subnet: ", n->subnet[PUBLIC_A]));
         set_id(n->nat, sizeof(n->nat),
                jstr(json_object_get(created, "NatGateway"), "NatGatewayId"));
         snprintf(n->nat_state, sizeof(n->nat_state), "%s",
@@ -679,12 +679,47 @@ static const json_t *association_of(const json_t *tables, const char *id, const 
 return NULL;
 }
 
+/* Each subnet of table k explicitly associated with it (moved back when
+ * associated elsewhere by hand). tables: the VPC's route tables. */
+static int associate_subnets(struct net *n, int k, const json_t *tables, bool table_existed)
+{
+    struct app_ctx *ctx = n->ctx;
+    char what[256];
+
+    for (int s = 0; s < N_SUBNETS; s++) {
+        const json_t *owner, *assoc;
+        if ((s == PUBLIC_A || s == PUBLIC_B) != (k == RT_PUBLIC))
+            continue;
+        assoc = association_of(tables, n->subnet[s], &owner);
+        if (assoc != NULL && strcmp(jstr(owner, "RouteTableId"), n->table[k]) == 0)
+            continue;
+        if (assoc != NULL) {
+            snprintf(what, sizeof(what), "associated with route table %s",
+                     jstr(owner, "RouteTableId"));
+            app_note_drift(ctx, n->subnet[s], what);
+            if (app_write(
+                    ctx, n->subnet[s], "ec2", "DisassociateRouteTable",
+                    json_pack("{s:s}", "AssociationId", jstr(assoc, "RouteTableAssociationId")),
+                    NULL, NULL) < 0)
+                return -1;
+        } else if (!n->subnet_new[s] && table_existed) {
+            app_note_drift(ctx, n->subnet[s], "route table association removed");
+        }
+        if (app_write(
+                ctx, n->subnet[s], "ec2", "AssociateRouteTable",
+                json_pack("{s:s, s:s}", "RouteTableId", n->table[k], "SubnetId", n->subnet[s]),
+                NULL, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int converge_route_tables(struct net *n)
 {
     struct app_ctx *ctx = n->ctx;
     json_t *out = NULL, *created = NULL;
     const json_t *tables, *t, *found[N_TABLES] = {NULL, NULL};
-    char name[N_TABLES][128], what[256];
+    char name[N_TABLES][128];
     size_t i;
     int rc = -1;
 
@@ -710,7 +745,6 @@ static int converge_route_tables(struct net *n)
         bool fresh = found[k] == NULL;
 
         if (fresh) {
-            app_note_change(ctx, "create", "ec2:route-table", name[k], NULL);
             json_decref(created);
             created = NULL;
             if (app_write(ctx, name[k], "ec2", "CreateRouteTable",
@@ -718,11 +752,14 @@ static int converge_route_tables(struct net *n)
                                     tag_spec(ctx, "route-table", name[k])),
                           &created, NULL) < 0)
                 goto out;
+            app_note_change(ctx, "create", "ec2:route-table", name[k], NULL);
             set_id(n->table[k], sizeof(n->table[k]),
                    jstr(json_object_get(created, "RouteTable"), "RouteTableId"));
         } else {
             set_id(n->table[k], sizeof(n->table[k]), jstr(found[k], "RouteTableId"));
         }
+        if (associate_subnets(n, k, tables, !fresh) != 0)
+            goto out;
         if (k == RT_PRIVATE && n->nat_wanted) {
             /* Through the NAT gateway once it is available; while it is
              * pending, the routes are left as they are. */
@@ -731,30 +768,6 @@ static int converge_route_tables(struct net *n)
             target = n->nat;
         }
         if (converge_routes(n, k, found[k], fresh, target_member, target) != 0)
-            goto out;
-    }
-    /* Each subnet explicitly associated with its table. */
-    for (int s = 0; s < N_SUBNETS; s++) {
-        int k = s == PUBLIC_A || s == PUBLIC_B ? RT_PUBLIC : RT_PRIVATE;
-        const json_t *owner, *assoc = association_of(tables, n->subnet[s], &owner);
-        if (assoc != NULL && strcmp(jstr(owner, "RouteTableId"), n->table[k]) == 0)
-            continue;
-        if (assoc != NULL) {
-            snprintf(what, sizeof(what), "associated with route table %s",
-                     jstr(owner, "RouteTableId"));
-            app_note_drift(ctx, n->subnet[s], what);
-            if (app_write(
-                    ctx, n->subnet[s], "ec2", "DisassociateRouteTable",
-                    json_pack("{s:s}", "AssociationId", jstr(assoc, "RouteTableAssociationId")),
-                    NULL, NULL) < 0)
-                goto out;
-        } else if (!n->subnet_new[s] && found[k] != NULL) {
-            app_note_drift(ctx, n->subnet[s], "route table association removed");
-        }
-        if (app_write(
-                ctx, n->subnet[s], "ec2", "AssociateRouteTable",
-                json_pack("{s:s, s:s}", "RouteTableId", n->table[k], "SubnetId", n->subnet[s]),
-                NULL, NULL) < 0)
             goto out;
     }
     rc = 0;
@@ -996,7 +1009,6 @@ static int converge_security_groups(struct net *n)
         if (found[k] != NULL) {
             set_id(n->sg[k], sizeof(n->sg[k]), jstr(found[k], "GroupId"));
         } else {
-            app_note_change(ctx, "create", "ec2:security-group", names[k], NULL);
             json_decref(created);
             created = NULL;
             if (app_write(ctx, names[k], "ec2", "CreateSecurityGroup",
@@ -1011,6 +1023,7 @@ static int converge_security_groups(struct net *n)
                              names[k], n->vpc, ctx->names.app);
                 goto out;
             }
+            app_note_change(ctx, "create", "ec2:security-group", names[k], NULL);
             set_id(n->sg[k], sizeof(n->sg[k]), jstr(created, "GroupId"));
             change = RULES_CREATED;
         }

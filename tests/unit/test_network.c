@@ -493,6 +493,20 @@ static void test_without_nat(void **state)
     set_network(f, "{\"cidr\": \"10.40.0.0/16\", \"natGateway\": true}");
     assert_true(until_ready(f, false) > 1);
     check_managed(f, true);
+    /* The private default route pointed at the internet gateway by hand
+     * goes back through the NAT gateway. */
+    {
+        json_t *tables = tagged(f, "DescribeRouteTables", "RouteTables");
+        const json_t *priv = by_name(tables, "aviary-fraud-model-private");
+        json_decref(ec2(f, "ReplaceRoute",
+                        json_pack("{s:s, s:s, s:s}", "RouteTableId", jstr(priv, "RouteTableId"),
+                                  "DestinationCidrBlock", "0.0.0.0/0", "GatewayId",
+                                  jstr(net_res(f), "internetGatewayId"))));
+        json_decref(tables);
+        assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+        assert_true(has_event(f, "DriftCorrected", "default route changed to igw-"));
+        check_managed(f, true);
+    }
     /* And off again: the gateway and its address go, tasks move. */
     set_network(f, "{\"cidr\": \"10.40.0.0/16\", \"natGateway\": false}");
     until_ready(f, false);
