@@ -155,7 +155,9 @@ json_t *app_resources(struct app_ctx *ctx, const char *concern);
  *  network:       vpcId, publicSubnets [2], privateSubnets [2], lbSecurityGroup,
  *                 tasksSecurityGroup, taskSubnets [2] (private with a NAT gateway,
  *                 else public), assignPublicIp (bool), natGatewayId (or absent),
- *                 managedVpc (false when spec.network.vpcId names an existing VPC)
+ *                 managedVpc (false when spec.network.vpcId names an existing VPC),
+ *                 tasksPort, internetGatewayId, routeTables {public, private},
+ *                 elasticIpAllocationId (network.c's own bookkeeping)
  *  registry:      repositoryName, repositoryArn, repositoryUri (also status.registryUri)
  *  cluster:       clusterName, clusterArn, executionRoleArn, logGroup
  *  loadbalancer:  loadBalancerArn, dnsName, lbDimension ("app/NAME/ID"),
