@@ -375,6 +375,10 @@ static void test_create_settings_and_quiet_passes(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(f->status, "lastReconcile"), "writes")),
         0);
+    /* Reads: 5 bucket, 1 HeadObject, 4 role, 5 network, 1 notebook. */
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(f->status, "lastReconcile"), "reads")),
+        16);
 
     /* A lost status: the same bucket is found (derived name), nothing is created. */
     objects_copy = json_deep_copy(json_object_get(f->status, "objects"));
@@ -768,6 +772,79 @@ static void test_foreign_role_is_not_touched(void **state)
     fx_free(f);
 }
 
+static json_t *role_policy(const char *role)
+{
+    json_t *out = aws("iam", "GetRolePolicy",
+                      json_pack("{s:s, s:s}", "RoleName", role, "PolicyName", TRAIN_POLICY_NAME));
+    char *dec = strdup(sget(out, "PolicyDocument")), *w = dec;
+    json_t *policy;
+
+    assert_non_null(dec);
+    for (const char *r = dec; *r; r++) { /* IAM answers URL-encoded */
+        if (*r == '%' && r[1] && r[2]) {
+            char h[3] = {r[1], r[2], 0};
+            *w++ = (char)strtol(h, NULL, 16);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    policy = json_loads(dec, 0, NULL);
+    free(dec);
+    json_decref(out);
+    assert_non_null(policy);
+    return policy;
+}
+
+static void test_kms_encryption_and_key_policy(void **state)
+{
+    struct fx *f = fx_new("tr-kms", "{\"data\": []}");
+    struct train_ctx ctx;
+    json_t *out, *rule, *policy;
+    const json_t *st;
+    char b[64];
+    int before;
+
+    (void)state;
+    /* SSE-S3 first, then the spec names a key: the encryption is switched. */
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(training_bucket_converge(&ctx), APP_STEP_READY);
+    train_ctx_clear(&ctx);
+    snprintf(b, sizeof(b), "%s", bucket(f));
+    set_spec(f, "kmsKeyId", json_string("alias/training"));
+    before = calls("PutBucketEncryption");
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(training_bucket_converge(&ctx), APP_STEP_READY);
+    assert_int_equal(training_role_converge(&ctx), APP_STEP_READY);
+    train_ctx_clear(&ctx);
+    assert_int_equal(calls("PutBucketEncryption"), before + 1);
+    out = aws("s3", "GetBucketEncryption", json_pack("{s:s}", "Bucket", b));
+    rule = json_array_get(
+        json_object_get(json_object_get(out, "ServerSideEncryptionConfiguration"), "Rules"), 0);
+    assert_string_equal(sget(rule, "ApplyServerSideEncryptionByDefault.SSEAlgorithm"), "aws:kms");
+    assert_string_equal(sget(rule, "ApplyServerSideEncryptionByDefault.KMSMasterKeyID"),
+                        "alias/training");
+    json_decref(out);
+    /* The role may use KMS only through S3 of the region. */
+    policy = role_policy("aviary-tr-kms-notebook");
+    st = json_array_get(json_object_get(policy, "Statement"), 2);
+    assert_string_equal(sget(st, "Resource"), "*");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(st, "Condition"), "StringEquals"), "kms:ViaService")),
+        "s3.us-east-1.amazonaws.com");
+    json_decref(policy);
+    /* Converged: nothing more to write. */
+    before = writes();
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(training_bucket_converge(&ctx), APP_STEP_READY);
+    assert_int_equal(training_role_converge(&ctx), APP_STEP_READY);
+    train_ctx_clear(&ctx);
+    assert_int_equal(writes(), before);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_delete_keeps_data_by_default),
         cmocka_unit_test(test_delete_with_data),
         cmocka_unit_test(test_foreign_role_is_not_touched),
+        cmocka_unit_test(test_kms_encryption_and_key_policy),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
