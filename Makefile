@@ -10,7 +10,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = build-essential cmake pkg-config clang-format \
   libuv1-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjansson-dev libxml2-dev \
   libcmocka-dev python3 python3-botocore python3-boto3 python3-pytest python3-yaml awscli \
-  ca-certificates curl procps
+  ca-certificates curl procps systemd man-db
 
 .PHONY: all build deps test check-generated demo bench format format-check clean
 
@@ -49,6 +49,7 @@ test: deps check-generated
 check-generated:
 	PYTHON=$(PYTHON) tools/check_generated.sh
 	$(PYTHON) tools/gen_manifest_reference.py --check
+	$(PYTHON) tools/gen_iam_policy.py --check
 
 demo: deps build
 	PYTHON=$(PYTHON) AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary tools/demo.sh
@@ -68,3 +69,6 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) $(ASAN)
+
+# make install / uninstall (PREFIX, DESTDIR): binary, man page, systemd unit.
+include deploy/install.mk

@@ -37,7 +37,7 @@ static const char *or_empty(const char *s)
 static void set_bucket(struct train_ctx *ctx, const char *name)
 {
     snprintf(ctx->names.bucket, sizeof(ctx->names.bucket), "%.63s", name);
-    snprintf(ctx->bucket_arn, sizeof(ctx->bucket_arn), "arn:%s:s3:::%s", ctx->names.partition,
+    snprintf(ctx->bucket_arn, sizeof(ctx->bucket_arn), "arn:%.16s:s3:::%.63s", ctx->names.partition,
              name);
 }
 
