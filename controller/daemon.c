@@ -148,6 +148,24 @@ static const char *outcome_name(enum reconcile_outcome o)
     return (unsigned)o < 4 ? names[o] : "unknown";
 }
 
+/* The status goes with a deleted object, so what its last reconcile had to
+ * say (e.g. "bucket retained") is logged instead: the events of that
+ * reconcile and the warnings, newest last, at most 5. */
+static void log_final_events(const char *key, const char *rid, const json_t *status)
+{
+    const json_t *events = json_object_get(status, "events");
+    size_t n = json_array_size(events), first = n > 5 ? n - 5 : 0;
+
+    for (size_t i = first; i < n; i++) {
+        const json_t *e = json_array_get(events, i);
+        const char *type = json_string_value(json_object_get(e, "type"));
+        log_event(type && strcmp(type, "Warning") == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+                  "final event", "key", key, "reconcile", rid, "reason",
+                  json_string_value(json_object_get(e, "reason")), "message",
+                  json_string_value(json_object_get(e, "message")), NULL);
+    }
+}
+
 /* One reconcile of key; returns how the queue should treat it. */
 static enum workqueue_result reconcile_key(struct daemon *d, const char *key, long *requeue_ms)
 {
@@ -230,6 +248,7 @@ static enum workqueue_result reconcile_key(struct daemon *d, const char *key, lo
     if (res.deleted) {
         if (store_delete_if_true(d->store, kind, name, "deleting") == 1) {
             workqueue_forget(d->queue, key);
+            log_final_events(key, rid, status);
             log_event(LOG_LEVEL_INFO, "deleted", "key", key, "reconcile", rid, NULL);
             goto out;
         }
