@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Benchmarks of the Application reconciler (issue 5) against the local AWS
+emulator, printed, never asserted:
+
+1. one application converged from nothing, by `aviary apply --wait` and by
+   the daemon (`aviary run`, default --resync 1m): wall time, reconcile
+   passes, AWS calls (reads, writes) from the emulator's call log;
+2. calls per converged application per resync with 1, 10 and 100
+   applications (the daemon with a short --resync; every reconcile of a
+   converged application is a resync), with the read calls per operation.
+
+The emulator's delay scale (BENCH_DELAY_SCALE, default 0.02) shortens AWS's
+eventual states (NAT gateway 30 s -> 0.6 s, load balancer 60 s -> 1.2 s);
+the reconciler's own waits between passes are not scaled, so the wall time
+of (1) is mostly those waits. The applications of (2) run without a NAT
+gateway (the emulator keeps AWS's limit of 5 Elastic IPs per region).
+
+Environment: AVIARY_BIN (default build/aviary), BENCH_APP_COUNTS ("1,10,100"),
+BENCH_DELAY_SCALE (0.02), BENCH_RESYNCS (3: resync rounds measured).
+Usage: /usr/bin/python3 tests/bench/bench_application.py"""
+
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+from harness import Emulator, free_port, wait_for  # noqa: E402
+
+AVIARY = os.environ.get("AVIARY_BIN", os.path.join(REPO, "build", "aviary"))
+COUNTS = [int(c) for c in os.environ.get("BENCH_APP_COUNTS", "1,10,100").split(",") if c]
+DELAY_SCALE = float(os.environ.get("BENCH_DELAY_SCALE", "0.02"))
+RESYNCS = int(os.environ.get("BENCH_RESYNCS", "3"))
+CONVERGE_TIMEOUT = 1800.0
+
+ONE = """apiVersion: aviary.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+spec:
+  image: ghcr.io/example/model:1
+  port: 8080
+  healthCheck: {{path: /health}}
+  scaling: {{min: 2, max: 4, cpuPercent: 60, memoryPercent: 70}}
+  notifications: {{email: [ml@example.com]}}
+"""
+
+MANY = """apiVersion: aviary.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+spec:
+  image: ghcr.io/example/model:{i}
+  port: 8080
+  network: {{cidr: 10.{net}.0.0/16, natGateway: false}}
+  scaling: {{min: 1, max: 3}}
+"""
+
+
+def calls_summary(calls):
+    reads = [c for c in calls if not c["mutating"]]
+    writes = [c for c in calls if c["mutating"]]
+    failed = [c for c in calls if c["status"] != 200]
+    return len(reads), len(writes), len(failed)
+
+
+def errors(calls):
+    """"Code x N" of the calls AWS answered with an error (NotFound answers of
+    look-ups before a create are expected)."""
+    codes = collections.Counter(c.get("code") or str(c["status"]) for c in calls
+                                if c["status"] != 200)
+    return ", ".join(f"{code} x{n}" for code, n in codes.most_common()) or "none"
+
+
+def by_operation(calls):
+    return collections.Counter(f"{c['service']}.{c['operation']}" for c in calls)
+
+
+class Daemon:
+    def __init__(self, env, workdir, source, resync):
+        self.listen = f"127.0.0.1:{free_port()}"
+        self.argv = [AVIARY, "run", "--source", source, "--state-dir",
+                     os.path.join(workdir, "state"), "--listen", self.listen, "--resync", resync,
+                     "--log-level", "warn"]
+        self.log = open(os.path.join(workdir, "aviary.log"), "w")
+        self.proc = subprocess.Popen(self.argv, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_for(lambda: self.get("/readyz")[0] == 200, timeout=30, message="/readyz")
+
+    def command_line(self):
+        return " ".join(os.path.basename(a) if a == AVIARY else a for a in self.argv)
+
+    def get(self, path):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"aviary exited {self.proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://{self.listen}{path}", timeout=30) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def objects(self):
+        return json.loads(self.get("/v1/objects")[1])
+
+    def ready(self, n):
+        objs = self.objects()
+        failed = [o for o in objs if o.get("phase") == "Failed"]
+        if failed:
+            raise RuntimeError(f"failed: {json.dumps(failed[0]['conditions'])}")
+        return len(objs) == n and all(o.get("phase") == "Ready" for o in objs)
+
+    def queue_depth(self):
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith("aviary_queue_depth "):
+                return int(float(line.split()[1]))
+        return -1
+
+    def reconciles(self):
+        total = 0
+        for line in self.get("/metrics")[1].splitlines():
+            if line.startswith("aviary_reconciles_total{"):
+                total += int(float(line.rsplit(" ", 1)[1]))
+        return total
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def bench_one(emu, env, work):
+    print(f"== one application from nothing (emulator delay scale {DELAY_SCALE})")
+    path = os.path.join(work, "one.yaml")
+    with open(path, "w") as f:
+        f.write(ONE.format(name="one"))
+    emu.clear_calls()
+    t0 = time.monotonic()
+    r = subprocess.run([AVIARY, "apply", path, "--wait", "--timeout", "10m"], env=env,
+                       capture_output=True, text=True, timeout=700)
+    wall = time.monotonic() - t0
+    passes = [line for line in r.stdout.splitlines() if ": pass " in line]
+    calls = emu.calls()
+    reads, writes, failed = calls_summary(calls)
+    print(f"$ aviary apply one.yaml --wait --timeout 10m   (exit {r.returncode})")
+    print(f"  wall time {wall:.1f} s, {len(passes)} passes, {reads} reads, {writes} writes; "
+          f"errors: {errors(calls)}")
+    for line in passes:
+        print("   ", line.split(": ", 1)[1])
+
+    src = os.path.join(work, "one-src")
+    os.makedirs(src)
+    with open(os.path.join(src, "two.yaml"), "w") as f:
+        f.write(ONE.format(name="two"))
+    os.makedirs(os.path.join(work, "one-daemon"))
+    emu.clear_calls()
+    t0 = time.monotonic()
+    d = Daemon(env, os.path.join(work, "one-daemon"), src, "1m")
+    wait_for(lambda: d.ready(1), timeout=CONVERGE_TIMEOUT, interval=0.2, message="Ready")
+    wall = time.monotonic() - t0
+    calls = emu.calls()
+    reads, writes, failed = calls_summary(calls)
+    n = d.reconciles()
+    print(f"$ {d.command_line()}")
+    print(f"  wall time {wall:.1f} s to Ready, {n} reconciles, {reads} reads, {writes} writes; "
+          f"errors: {errors(calls)}")
+    d.stop()
+
+
+def bench_many(emu, env, work, n):
+    print(f"== {n} converged application{'s' if n > 1 else ''}: calls per application "
+          f"per resync")
+    src = os.path.join(work, f"many{n}")
+    dwork = os.path.join(work, f"many{n}-daemon")
+    os.makedirs(src)
+    os.makedirs(dwork)
+    for i in range(n):
+        with open(os.path.join(src, f"app{i:03d}.yaml"), "w") as f:
+            f.write(MANY.format(name=f"m{n}-{i:03d}", i=i, net=i % 250))
+    emu.clear_calls()
+    t0 = time.monotonic()
+    d = Daemon(env, dwork, src, "5s")
+    wait_for(lambda: d.ready(n), timeout=CONVERGE_TIMEOUT, interval=1, message=f"{n} Ready")
+    converge = time.monotonic() - t0
+    calls = emu.calls()
+    reads, writes, failed = calls_summary(calls)
+    print(f"$ {d.command_line()}   ({n} manifests)")
+    print(f"  converged in {converge:.1f} s: {reads} reads, {writes} writes "
+          f"({(reads + writes) / n:.0f} calls per application); errors: {errors(calls)}")
+    # Measure whole resync rounds of converged applications: from an idle
+    # moment (nothing queued or running) to another one.
+    wait_for(lambda: d.queue_depth() == 0, timeout=60, interval=0.01, message="idle")
+    emu.clear_calls()
+    r0 = d.reconciles()
+    t0 = time.monotonic()
+    wait_for(lambda: d.reconciles() >= r0 + RESYNCS * n, timeout=CONVERGE_TIMEOUT, interval=0.2,
+             message="resyncs")
+    wait_for(lambda: d.queue_depth() == 0, timeout=60, interval=0.01, message="idle")
+    calls = emu.calls()
+    rounds = (d.reconciles() - r0) / n
+    elapsed = time.monotonic() - t0
+    reads, writes, failed = calls_summary(calls)
+    per = (reads + writes) / (rounds * n)
+    print(f"  {rounds:.1f} resync rounds in {elapsed:.1f} s: {reads} reads, {writes} writes, "
+          f"{failed} failed -> {per:.1f} calls per application per resync "
+          f"({writes / (rounds * n):.2f} writes)")
+    ops = by_operation([c for c in calls if not c["mutating"]])
+    print("  reads per application per resync: " + ", ".join(
+        f"{op} {c / (rounds * n):.1f}" for op, c in ops.most_common()))
+    d.stop()
+    return per
+
+
+def main():
+    if not os.access(AVIARY, os.X_OK):
+        sys.exit(f"{AVIARY} not found: build first (make build) or set AVIARY_BIN")
+    work = tempfile.mkdtemp(prefix="aviary-bench-app.")
+    try:
+        emu = Emulator(os.path.join(work, "emulator"), delay_scale=DELAY_SCALE)
+        env = emu.aws_env(work)
+        try:
+            bench_one(emu, env, work)
+        finally:
+            emu.stop()
+        results = {}
+        for n in COUNTS:
+            emu = Emulator(os.path.join(work, f"emulator{n}"), delay_scale=DELAY_SCALE)
+            try:
+                results[n] = bench_many(emu, emu.aws_env(work), work, n)
+            finally:
+                emu.stop()
+        print("== summary: calls per converged application per resync")
+        for n, per in results.items():
+            print(f"  {n:4d} applications: {per:.1f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
