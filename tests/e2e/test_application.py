@@ -716,8 +716,8 @@ def test_crash_between_creates_never_duplicates(aviary, emulator, aws, tmp_path)
 
 def test_deletion_finishes_after_a_restart_in_the_middle(aviary, emulator, aws, dirs):
     src, state = dirs
-    app = "doomed"
-    write_atomic(src, f"{app}.yaml", minimal_manifest(app))
+    app = "hello"  # examples/minimal.yaml: image and port only
+    shutil.copy(os.path.join(REPO, "examples", "minimal.yaml"), os.path.join(src, f"{app}.yaml"))
     d = Daemon(aviary, src, state)
     d.wait_ready(app)
     emulator.clear_calls()
