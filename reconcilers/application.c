@@ -6,24 +6,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "reconcilers/rollout.h"
 #include "reconcilers/status.h"
 
 struct concern {
     const char *name;
     enum app_step (*converge)(struct app_ctx *ctx);
     enum app_step (*delete)(struct app_ctx *ctx);
+    /* instead of converge, for a concern that reports into the result (the
+     * rollout consumes manual commands) */
+    enum app_step (*converge_res)(struct app_ctx *ctx, struct reconcile_result *res);
 };
 
 /* Dependency order: each concern may use the resources of those before it. */
 static const struct concern concerns[] = {
-    {"network", network_converge, network_delete},
-    {"registry", registry_converge, registry_delete},
-    {"cluster", cluster_converge, cluster_delete},
-    {"loadbalancer", loadbalancer_converge, loadbalancer_delete},
-    {"service", service_converge, service_delete},
-    {"autoscaling", autoscaling_converge, autoscaling_delete},
-    {"notifications", notifications_converge, notifications_delete},
-    {"dashboard", dashboard_converge, dashboard_delete},
+    {"network", network_converge, network_delete, NULL},
+    {"registry", registry_converge, registry_delete, NULL},
+    {"cluster", cluster_converge, cluster_delete, NULL},
+    {"loadbalancer", loadbalancer_converge, loadbalancer_delete, NULL},
+    {"service", service_converge, service_delete, NULL},
+    /* which revision runs where, the weights, the analysis: after the
+     * slots exist, before autoscaling follows the stable slot and its pin */
+    {"rollout", NULL, rollout_delete, rollout_converge},
+    {"autoscaling", autoscaling_converge, autoscaling_delete, NULL},
+    {"notifications", notifications_converge, notifications_delete, NULL},
+    {"dashboard", dashboard_converge, dashboard_delete, NULL},
 };
 
 #define N_CONCERNS (sizeof(concerns) / sizeof(concerns[0]))
@@ -53,7 +60,8 @@ static void converge(struct app_ctx *ctx, struct reconcile_result *res)
     char msg[256];
 
     for (size_t i = 0; i < N_CONCERNS; i++) {
-        enum app_step step = concerns[i].converge(ctx);
+        enum app_step step = concerns[i].converge_res != NULL ? concerns[i].converge_res(ctx, res)
+                                                              : concerns[i].converge(ctx);
         if (step == APP_STEP_FAILED) {
             finish_failed(ctx, concerns[i].name, res);
             return;
@@ -73,11 +81,16 @@ static void converge(struct app_ctx *ctx, struct reconcile_result *res)
     if (status_set_condition(ctx->status, "Synced", "True", "Converged", "AWS matches the manifest",
                              now))
         status_add_event(ctx->status, "Normal", "Converged", "AWS matches the manifest", now);
-    status_set_condition(ctx->status, "Available", "True", "Serving",
-                         json_string_value(json_object_get(ctx->status, "endpoint"))
-                             ? json_string_value(json_object_get(ctx->status, "endpoint"))
-                             : "serving",
-                         now);
+    if (json_string_value(
+            json_object_get(json_object_get(ctx->status, "rollout"), "stableRevision")) != NULL)
+        status_set_condition(ctx->status, "Available", "True", "Serving",
+                             json_string_value(json_object_get(ctx->status, "endpoint"))
+                                 ? json_string_value(json_object_get(ctx->status, "endpoint"))
+                                 : "serving",
+                             now);
+    else
+        status_set_condition(ctx->status, "Available", "False", "FirstDeployment",
+                             "the first revision is not serving yet", now);
     /* The rollout logic owns Progressing/Paused/RolledBack; only a settled
      * application is reported Ready here. */
     {

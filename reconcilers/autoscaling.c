@@ -101,20 +101,31 @@ static json_t *target_key(struct app_ctx *ctx, int slot)
                      "ScalableDimension", AS_DIMENSION);
 }
 
-/* The minimum the target should have: the pin while a rollout runs, else
- * spec.scaling.min (and a stale pin is dropped). */
+/* The minimum the target should have: the pin while a rollout holds it
+ * (status.rollout.pinnedMin, written by the rollout state machine from the
+ * rollout's start until it releases the pin: through Progressing, Paused,
+ * Promoting and RollingBack), else spec.scaling.min (and a stale pin is
+ * dropped). A pin recorded by autoscaling_pin_min also holds while
+ * status.rollout.phase says a rollout runs. */
 static json_int_t desired_min(struct app_ctx *ctx, json_t *res, json_int_t max)
 {
-    const char *phase =
-        json_string_value(json_object_get(json_object_get(ctx->status, "rollout"), "phase"));
+    const json_t *rollout = json_object_get(ctx->status, "rollout");
+    const char *phase = json_string_value(json_object_get(rollout, "phase"));
+    const json_t *rpin = json_object_get(rollout, "pinnedMin");
     json_t *pin = json_object_get(res, "pinnedMin");
     json_int_t min = app_spec_int(ctx, "scaling.min", 1);
 
-    if (json_is_integer(pin) && phase != NULL &&
-        (strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0))
+    if (json_is_integer(rpin) && json_integer_value(rpin) >= 0) {
+        min = json_integer_value(rpin);
+        if (!ctx->plan)
+            json_object_set_new(res, "pinnedMin", json_integer(min));
+    } else if (json_is_integer(pin) && phase != NULL &&
+               (strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0 ||
+                strcmp(phase, "Promoting") == 0 || strcmp(phase, "RollingBack") == 0)) {
         min = json_integer_value(pin);
-    else if (pin != NULL && !ctx->plan)
+    } else if (pin != NULL && !ctx->plan) {
         json_object_del(res, "pinnedMin");
+    }
     return min > max ? max : min;
 }
 

@@ -18,10 +18,11 @@ const char *autoscaling_service_name(struct app_ctx *ctx, int slot);
 
 /* Pins the stable slot's scalable target to MinCapacity min_capacity while a
  * rollout runs (MaxCapacity stays spec.scaling.max; a minimum above it is
- * clamped to it), and records it in status.resources.autoscaling.pinnedMin so
- * autoscaling_converge keeps it while status.rollout.phase is "Progressing"
- * or "Paused" (outside those phases converge drops the pin and restores
- * spec.scaling.min). min_capacity < 0 removes the pin now (spec.scaling.min).
+ * clamped to it), and records it in status.resources.autoscaling.pinnedMin.
+ * autoscaling_converge keeps the pin while status.rollout.pinnedMin exists
+ * (the rollout state machine's pin), or while status.rollout.phase is
+ * "Progressing", "Paused", "Promoting" or "RollingBack"; otherwise it drops
+ * the pin and restores spec.scaling.min. min_capacity < 0 removes the pin now (spec.scaling.min).
  * Reads the target first and writes only when it differs (quiet when already
  * pinned); registers the target when it is missing. Returns 0 on success
  * (also in plan mode, where the write is only recorded), -1 with ctx->error

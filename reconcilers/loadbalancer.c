@@ -687,6 +687,105 @@ int loadbalancer_set_weights(struct app_ctx *ctx, int stable_slot, int canary_we
     return 0;
 }
 
+/* The blue/green test listener: HTTP on `port`, forwarding only to `slot`'s
+ * target group (see loadbalancer.h). */
+int loadbalancer_set_test_listener(struct app_ctx *ctx, int slot, int port)
+{
+    json_t *r = app_resources(ctx, "loadbalancer");
+    const json_t *tgs = json_object_get(r, "targetGroupArns");
+    const char *tg[2] = {json_string_value(json_array_get(tgs, 0)),
+                         json_string_value(json_array_get(tgs, 1))};
+    const char *lb = str_at(r, "loadBalancerArn"), *arn = NULL;
+    json_t *out = NULL, *tags = NULL, *want = NULL, *created = NULL;
+    const json_t *ls, *found = NULL;
+    struct aws_error err;
+    char resource[64];
+    size_t i;
+    int rc = -1;
+
+    snprintf(resource, sizeof(resource), "test listener :%d", port);
+    if (port < 1 || port > 65535 || port == 80 || port == 443) {
+        app_fail(ctx, true, "%s: the test port must be 1-65535 and not 80 or 443", resource);
+        return -1;
+    }
+    if (is_placeholder(lb) || is_placeholder(tg[0]) || is_placeholder(tg[1])) {
+        app_fail(ctx, false, "%s: the load balancer and target groups are not converged yet",
+                 resource);
+        return -1;
+    }
+    if (app_read(ctx, "listeners", "elbv2", "DescribeListeners",
+                 json_pack("{s:s}", "LoadBalancerArn", lb), &out, NULL) != 0)
+        goto out;
+    json_array_foreach(json_object_get(out, "Listeners"), i, ls)
+    {
+        if (json_integer_value(json_object_get(ls, "Port")) == port)
+            found = ls;
+    }
+    if (found != NULL) {
+        arn = str_at(found, "ListenerArn");
+        if (app_read(ctx, resource, "elbv2", "DescribeTags",
+                     json_pack("{s:[s]}", "ResourceArns", arn), &tags, NULL) != 0)
+            goto out;
+        if (!app_tags_owned(
+                ctx, json_object_get(json_array_get(json_object_get(tags, "TagDescriptions"), 0),
+                                     "Tags"))) {
+            fail_not_owned(ctx, resource, ctx->names.load_balancer);
+            goto out;
+        }
+    }
+    if (slot < 0) {
+        if (found != NULL) {
+            app_note_change(ctx, "delete", "listener", resource, NULL);
+            if (app_write(ctx, resource, "elbv2", "DeleteListener",
+                          json_pack("{s:s}", "ListenerArn", arn), NULL, &err) < 0) {
+                if (strcmp(err.code, "ListenerNotFound") != 0)
+                    goto out;
+                clear_error(ctx);
+            }
+        }
+        if (!ctx->plan) {
+            json_object_del(r, "testListenerArn");
+            json_object_del(r, "testListenerSlot");
+        }
+        rc = 0;
+        goto out;
+    }
+    if (slot > 1) {
+        app_fail(ctx, false, "%s: slot %d out of range", resource, slot);
+        goto out;
+    }
+    want = forward_actions(tg[0], tg[1], slot == 0 ? 100 : 0, slot == 1 ? 100 : 0);
+    if (found == NULL) {
+        app_note_change(ctx, "create", "listener", resource,
+                        json_pack("[s]", slot == 0 ? "forward a=100 b=0" : "forward a=0 b=100"));
+        if (app_write(ctx, resource, "elbv2", "CreateListener",
+                      json_pack("{s:s, s:s, s:i, s:O, s:o}", "LoadBalancerArn", lb, "Protocol",
+                                "HTTP", "Port", port, "DefaultActions", want, "Tags",
+                                app_tags_list(ctx, "Key", "Value", NULL)),
+                      &created, NULL) < 0)
+            goto out;
+        arn = str_at(json_array_get(json_object_get(created, "Listeners"), 0), "ListenerArn");
+    } else if (!actions_match(json_object_get(found, "DefaultActions"), want)) {
+        app_note_change(ctx, "update", "listener", resource,
+                        json_pack("[s]", slot == 0 ? "forward a=100 b=0" : "forward a=0 b=100"));
+        if (app_write(ctx, resource, "elbv2", "ModifyListener",
+                      json_pack("{s:s, s:O}", "ListenerArn", arn, "DefaultActions", want), NULL,
+                      NULL) < 0)
+            goto out;
+    }
+    if (!ctx->plan && arn != NULL) {
+        json_object_set_new(r, "testListenerArn", json_string(arn));
+        json_object_set_new(r, "testListenerSlot", json_string(app_slot_name(slot)));
+    }
+    rc = 0;
+out:
+    json_decref(out);
+    json_decref(tags);
+    json_decref(want);
+    json_decref(created);
+    return rc;
+}
+
 /* One listener as the spec wants it. */
 struct listener_want {
     int port;

@@ -3,20 +3,18 @@
  * Rollouts), each behind its own target group. Worker threads; one
  * reconcile's context.
  *
- * Outside a rollout the stable slot (status.rollout.stableSlot, "a" at
- * first) runs the current revision and the other slot runs the same
- * revision's definition at 0 tasks. The stable slot starts at
- * spec.scaling.min tasks; afterwards its desiredCount belongs to the
- * autoscaler and is only clamped into [min, max] (aviary never fights the
- * autoscaler). Until the rollout logic exists, a new revision replaces the
- * old one all at once: the stable slot's service gets the new task
- * definition and ECS replaces its tasks (minimum healthy 100%, maximum
- * 200%, circuit breaker off: aviary decides). status.rollout is
- * {strategy: "allAtOnce", stableRevision, stableSlot, weight: 0, step: 0,
- * phase: "Progressing" while ECS replaces tasks, "Completed" once the
- * stable slot's primary deployment is COMPLETED with every task running};
- * status.observedRevision follows on completion. */
-#include "reconcilers/app.h"
+ * This concern creates both slots' services (the stable slot,
+ * status.rollout.stableSlot or "a" at first, with the current revision at
+ * spec.scaling.min tasks; the other at 0) and keeps their network, load
+ * balancer, deployment and tag settings. Which revision runs on which slot
+ * and the slots' task counts during a rollout belong to the rollout concern
+ * (rollout.c), through service_register_revision, service_scale and
+ * service_set_stable (service.h). Outside that, the stable slot's
+ * desiredCount belongs to the autoscaler and is only clamped into
+ * [min, max] (aviary never fights the autoscaler). Once the stable slot
+ * serves the current revision, old task definitions beyond the newest few
+ * are deregistered (once per revision). */
+#include "reconcilers/service.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,10 +129,11 @@ static json_t *desired_deployment_config(void)
                      MIN_HEALTHY_PERCENT);
 }
 
-static json_t *desired_tags(struct app_ctx *ctx, int slot)
+/* The tags of a slot's service running `revision`. */
+static json_t *desired_tags(struct app_ctx *ctx, int slot, const char *revision)
 {
     return app_tags_list(ctx, "key", "value", APP_TAG_SLOT, app_slot_name(slot), APP_TAG_REVISION,
-                         ctx->req->revision ? ctx->req->revision : "", NULL);
+                         revision != NULL ? revision : "", NULL);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -290,16 +289,19 @@ static enum app_step create_slot(struct app_ctx *ctx, const struct inputs *in, i
                     "healthCheckGracePeriodSeconds",
                     (json_int_t)app_spec_seconds(ctx, "healthCheck.gracePeriod", 30),
                     "schedulingStrategy", "REPLICA", "deploymentController", "type", "ECS", "tags",
-                    desired_tags(ctx, slot), "enableECSManagedTags", 1, "propagateTags", "SERVICE");
+                    desired_tags(ctx, slot, ctx->req->revision), "enableECSManagedTags", 1,
+                    "propagateTags", "SERVICE");
     if (app_write(ctx, ctx->names.service[slot], "ecs", "CreateService", req, created, NULL) < 0)
         return APP_STEP_FAILED;
     return APP_STEP_READY;
 }
 
 /* Brings an existing slot's service to what it should be; *updated (may
- * stay NULL) is the service after an UpdateService. */
+ * stay NULL) is the service after an UpdateService. The task definition
+ * and (but for the stable slot's clamp into [min, max]) the desired count
+ * are the rollout concern's. */
 static enum app_step update_slot(struct app_ctx *ctx, const struct inputs *in, int slot,
-                                 bool stable, const char *td, const json_t *live, json_t **updated)
+                                 bool stable, const json_t *live, json_t **updated)
 {
     const char *rev = ctx->req->revision ? ctx->req->revision : "";
     const char *live_rev = app_tag_value(json_object_get(live, "tags"), APP_TAG_REVISION);
@@ -313,19 +315,10 @@ static enum app_step update_slot(struct app_ctx *ctx, const struct inputs *in, i
     json_int_t grace = app_spec_seconds(ctx, "healthCheck.gracePeriod", 30);
     enum app_step step = APP_STEP_FAILED;
 
-    if (strcmp(jstr(live, "taskDefinition"), td) != 0) {
-        bool new_revision = live_rev == NULL || strcmp(live_rev, rev) != 0;
-        add_change(new_revision ? changes : drift, "taskDefinition", jstr(live, "taskDefinition"),
-                   td);
-        json_object_set_new(req, "taskDefinition", json_string(td));
-    }
     if (stable && (count < min || count > max)) {
         json_int_t want = count < min ? min : max;
         add_change_int(changes, "desiredCount", count, want);
         json_object_set_new(req, "desiredCount", json_integer(want));
-    } else if (!stable && count != 0) {
-        add_change_int(drift, "desiredCount", count, 0);
-        json_object_set_new(req, "desiredCount", json_integer(0));
     }
     if (!network_equal(live, net)) {
         add_change(drift, "networkConfiguration", "(changed)",
@@ -373,11 +366,12 @@ static enum app_step update_slot(struct app_ctx *ctx, const struct inputs *in, i
                       updated, NULL) < 0)
             goto out;
     }
-    if (live_rev == NULL || strcmp(live_rev, rev) != 0 || live_slot == NULL ||
-        strcmp(live_slot, app_slot_name(slot)) != 0) {
+    /* The revision tag says what the slot runs (service_register_revision
+     * keeps it); only a missing one is filled in here. */
+    if (live_rev == NULL || live_slot == NULL || strcmp(live_slot, app_slot_name(slot)) != 0) {
         if (app_write(ctx, ctx->names.service[slot], "ecs", "TagResource",
                       json_pack("{s:s, s:o}", "resourceArn", jstr(live, "serviceArn"), "tags",
-                                desired_tags(ctx, slot)),
+                                desired_tags(ctx, slot, live_rev != NULL ? live_rev : rev)),
                       NULL, NULL) < 0)
             goto out;
     }
@@ -391,42 +385,6 @@ out:
     return step;
 }
 
-/* The PRIMARY deployment of a service, or NULL. */
-static const json_t *primary_deployment(const json_t *svc)
-{
-    size_t i;
-    const json_t *d;
-
-    json_array_foreach(json_object_get(svc, "deployments"), i, d)
-    {
-        if (strcmp(jstr(d, "status"), "PRIMARY") == 0)
-            return d;
-    }
-    return NULL;
-}
-
-/* The stable slot runs td on every desired task: its primary deployment is
- * that definition, COMPLETED, with runningCount == desiredCount > 0. */
-static bool stable_deployed(const json_t *svc, const char *td)
-{
-    const json_t *p = primary_deployment(svc);
-
-    return p != NULL && strcmp(jstr(p, "taskDefinition"), td) == 0 &&
-           strcmp(jstr(p, "rolloutState"), "COMPLETED") == 0 && jint(p, "desiredCount") > 0 &&
-           jint(p, "runningCount") == jint(p, "desiredCount");
-}
-
-static json_t *rollout_object(struct app_ctx *ctx)
-{
-    json_t *r = json_object_get(ctx->status, "rollout");
-
-    if (!json_is_object(r)) {
-        r = json_object();
-        json_object_set_new(ctx->status, "rollout", r);
-    }
-    return r;
-}
-
 static void record_service(json_t *list, const char *name, const json_t *svc)
 {
     json_array_append_new(
@@ -435,54 +393,21 @@ static void record_service(json_t *list, const char *name, const json_t *svc)
                         jint(svc, "desiredCount"), "runningCount", jint(svc, "runningCount")));
 }
 
-/* Outcome of the stable slot: observedRevision, status.rollout, phase. */
-static enum app_step report(struct app_ctx *ctx, int stable, const char *td, const json_t *svc,
-                            const json_t *in_use)
+/* Once the stable slot serves the current revision (status.rollout, written
+ * by the rollout concern), old task definitions go: once per revision. */
+static int prune_once(struct app_ctx *ctx, json_t *res, const json_t *in_use)
 {
+    const json_t *rollout = json_object_get(ctx->status, "rollout");
     const char *rev = ctx->req->revision ? ctx->req->revision : "";
-    const char *observed = json_string_value(json_object_get(ctx->status, "observedRevision"));
-    json_t *rollout = rollout_object(ctx);
-    bool done = svc != NULL && stable_deployed(svc, td);
-    bool replacing = observed != NULL && strcmp(observed, rev) != 0;
-    int64_t now = ctx->req->now;
-    char msg[256];
 
-    json_object_set_new(rollout, "strategy", json_string("allAtOnce"));
-    json_object_set_new(rollout, "stableSlot", json_string(app_slot_name(stable)));
-    json_object_set_new(rollout, "weight", json_integer(0));
-    json_object_set_new(rollout, "step", json_integer(0));
-    json_object_del(rollout, "canaryRevision");
-    if (!done) {
-        json_object_set_new(rollout, "phase", json_string("Progressing"));
-        if (replacing) {
-            snprintf(msg, sizeof(msg), "replacing revision %s with %s on slot %s", observed, rev,
-                     app_slot_name(stable));
-            if (status_set_condition(ctx->status, "Progressing", "True", "NewRevision", msg, now))
-                status_add_event(ctx->status, "Normal", "RolloutStarted", msg, now);
-            status_set_phase(ctx->status, PHASE_PROGRESSING);
-        }
-        app_wait(ctx, WAIT_TASKS_MS);
-        return APP_STEP_WAITING;
-    }
-    json_object_set_new(rollout, "phase", json_string("Completed"));
-    json_object_set_new(rollout, "stableRevision", json_string(rev));
-    if (observed == NULL || strcmp(observed, rev) != 0) {
-        snprintf(msg, sizeof(msg), "revision %s serves all traffic on slot %s", rev,
-                 app_slot_name(stable));
-        status_add_event(ctx->status, "Normal", "RevisionDeployed", msg, now);
-        json_object_set_new(ctx->status, "observedRevision", json_string(rev));
-        if (status_condition(ctx->status, "Progressing") != NULL)
-            status_set_condition(ctx->status, "Progressing", "False", "RolloutComplete", msg, now);
-        {
-            const char *phase = jstr(ctx->status, "phase");
-            if (strcmp(phase, "Progressing") == 0)
-                status_set_phase(ctx->status, PHASE_READY);
-        }
-        /* A new revision settled: old definitions beyond the newest few go. */
-        if (taskdef_prune(ctx, in_use) != 0)
-            return APP_STEP_FAILED;
-    }
-    return APP_STEP_READY;
+    if (strcmp(jstr(rollout, "phase"), "Idle") != 0 ||
+        strcmp(jstr(rollout, "stableRevision"), rev) != 0 ||
+        strcmp(jstr(res, "prunedFor"), rev) == 0)
+        return 0;
+    if (taskdef_prune(ctx, in_use) != 0)
+        return -1;
+    json_object_set_new(res, "prunedFor", json_string(rev));
+    return 0;
 }
 
 enum app_step service_converge(struct app_ctx *ctx)
@@ -530,8 +455,7 @@ enum app_step service_converge(struct app_ctx *ctx)
             app_note_drift(ctx, ctx->names.service[slot],
                            "service deleted; recreated once drained");
             waiting = true;
-        } else if (update_slot(ctx, &in, slot, slot == stable, td[slot], s, &after[slot]) !=
-                   APP_STEP_READY) {
+        } else if (update_slot(ctx, &in, slot, slot == stable, s, &after[slot]) != APP_STEP_READY) {
             goto out;
         }
     }
@@ -553,12 +477,11 @@ enum app_step service_converge(struct app_ctx *ctx)
         goto out;
     }
     if (waiting) {
-        json_object_set_new(rollout_object(ctx), "stableSlot", json_string(app_slot_name(stable)));
         app_wait(ctx, WAIT_TASKS_MS);
         step = APP_STEP_WAITING;
         goto out;
     }
-    step = report(ctx, stable, td[stable], now_svc[stable], in_use);
+    step = prune_once(ctx, res, in_use) == 0 ? APP_STEP_READY : APP_STEP_FAILED;
 out:
     json_decref(services);
     json_decref(in_use);
@@ -567,6 +490,99 @@ out:
     json_decref(described);
     json_decref(in.placeholder);
     return step;
+}
+
+/* ---- the rollout concern's entry points (service.h) ---------------------- */
+
+/* resources.service.services[slot] (recorded by service_converge), or NULL. */
+static json_t *service_entry(struct app_ctx *ctx, int slot)
+{
+    json_t *e =
+        json_array_get(json_object_get(app_resources(ctx, "service"), "services"), (size_t)slot);
+    return json_is_object(e) ? e : NULL;
+}
+
+static int update_service(struct app_ctx *ctx, int slot, json_t *fields)
+{
+    json_t *in =
+        json_pack("{s:s, s:s}", "cluster", ctx->names.cluster, "service", ctx->names.service[slot]);
+
+    json_object_update(in, fields);
+    json_decref(fields);
+    return app_write(ctx, ctx->names.service[slot], "ecs", "UpdateService", in, NULL, NULL) < 0 ? -1
+                                                                                                : 0;
+}
+
+static int tag_service(struct app_ctx *ctx, int slot, json_t *tags)
+{
+    const char *arn = jstr(service_entry(ctx, slot), "arn");
+
+    if (arn[0] == '\0') {
+        json_decref(tags);
+        app_fail(ctx, false, "%s: the service's ARN is not known yet", ctx->names.service[slot]);
+        return -1;
+    }
+    return app_write(ctx, ctx->names.service[slot], "ecs", "TagResource",
+                     json_pack("{s:s, s:o}", "resourceArn", arn, "tags", tags), NULL, NULL) < 0
+               ? -1
+               : 0;
+}
+
+int service_register_revision(struct app_ctx *ctx, int slot, const char *revision)
+{
+    struct taskdef_pass pass = {0};
+    const char *rev = ctx->req->revision ? ctx->req->revision : "";
+    char td[ARN_MAX], line[ARN_MAX + 64];
+
+    if (slot < 0 || slot > 1 || revision == NULL || strcmp(revision, rev) != 0) {
+        app_fail(ctx, false, "service: slot %d cannot run revision %s (the current one is %s)",
+                 slot, revision ? revision : "(none)", rev);
+        return -1;
+    }
+    if (taskdef_ensure(ctx, &pass, slot, td, sizeof(td)) != APP_STEP_READY)
+        return -1;
+    snprintf(line, sizeof(line), "taskDefinition: -> %s (revision %s)", td, rev);
+    app_note_change(ctx, "update", "ecs:service", ctx->names.service[slot], json_pack("[s]", line));
+    if (update_service(ctx, slot, json_pack("{s:s}", "taskDefinition", td)) != 0)
+        return -1;
+    if (!ctx->plan && service_entry(ctx, slot) != NULL)
+        json_object_set_new(service_entry(ctx, slot), "taskDefinition", json_string(td));
+    return tag_service(ctx, slot, desired_tags(ctx, slot, rev));
+}
+
+int service_scale(struct app_ctx *ctx, int slot, int count)
+{
+    char line[64];
+
+    if (slot < 0 || slot > 1 || count < 0) {
+        app_fail(ctx, false, "service: cannot scale slot %d to %d", slot, count);
+        return -1;
+    }
+    snprintf(line, sizeof(line), "desiredCount: -> %d", count);
+    app_note_change(ctx, "update", "ecs:service", ctx->names.service[slot], json_pack("[s]", line));
+    if (update_service(ctx, slot, json_pack("{s:i}", "desiredCount", count)) != 0)
+        return -1;
+    if (!ctx->plan && service_entry(ctx, slot) != NULL)
+        json_object_set_new(service_entry(ctx, slot), "desiredCount", json_integer(count));
+    return 0;
+}
+
+int service_set_stable(struct app_ctx *ctx, int slot, const char *revision, int64_t since_ms)
+{
+    char since[24];
+
+    if (slot < 0 || slot > 1) {
+        app_fail(ctx, false, "service: no slot %d", slot);
+        return -1;
+    }
+    if (!ctx->plan)
+        json_object_set_new(app_resources(ctx, "service"), "stableSlot",
+                            json_string(app_slot_name(slot)));
+    snprintf(since, sizeof(since), "%lld", (long long)since_ms);
+    return tag_service(ctx, slot,
+                       app_tags_list(ctx, "key", "value", APP_TAG_SLOT, app_slot_name(slot),
+                                     APP_TAG_REVISION, revision ? revision : "",
+                                     SERVICE_TAG_STABLE_SINCE, since, NULL));
 }
 
 /* Deletion: both slots scaled to 0 and deleted (force), waited for until

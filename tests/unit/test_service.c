@@ -1,7 +1,8 @@
 /* Tests for the service concern (reconcilers/service.c, taskdef.c) against
  * the local AWS emulator: task definitions per revision and slot, the two
  * ECS services, autoscaling respected, drift reverted, revisions replaced
- * all at once, deletion, plan mode. The prerequisites of other concerns
+ * all at once (through the rollout concern, which decides which revision
+ * runs on which slot), deletion, plan mode. The prerequisites of other concerns
  * (VPC, subnets, security group, load balancer, target groups, listener)
  * are made here with plain AWS calls. */
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "reconcilers/app.h"
+#include "reconcilers/rollout.h"
 #include "reconcilers/status.h"
 #include "reconcilers/taskdef.h"
 #include "support/emulator.h"
@@ -161,7 +163,9 @@ static int teardown(void **state)
     return 0;
 }
 
-/* One reconcile of the two concerns; *writes gets the writes it made. */
+/* One reconcile of the concerns that run the slots (cluster, service,
+ * rollout); *writes gets the writes it made. A pass whose rollout still
+ * waits for something (tasks, the scale-down delay) is WAITING. */
 static enum app_step pass(struct fx *f, bool plan, bool deleting, json_t **plan_actions,
                           int *writes)
 {
@@ -184,6 +188,10 @@ static enum app_step pass(struct fx *f, bool plan, bool deleting, json_t **plan_
         step = cluster_converge(&ctx);
         if (step == APP_STEP_READY)
             step = service_converge(&ctx);
+        if (step == APP_STEP_READY)
+            step = rollout_converge(&ctx, NULL);
+        if (step == APP_STEP_READY && ctx.requeue_ms > 0 && !plan)
+            step = APP_STEP_WAITING;
     }
     if (step == APP_STEP_FAILED)
         print_message("pass failed: %s\n", ctx.error);
@@ -392,7 +400,7 @@ static void test_converge_from_nothing(void **state)
         const json_t *res = json_object_get(json_object_get(f->status, "resources"), "service");
         assert_string_equal(json_string_value(json_object_get(r, "stableSlot")), "a");
         assert_string_equal(json_string_value(json_object_get(r, "stableRevision")), f->revision);
-        assert_string_equal(json_string_value(json_object_get(r, "phase")), "Completed");
+        assert_string_equal(json_string_value(json_object_get(r, "phase")), "Idle");
         assert_int_equal(json_integer_value(json_object_get(r, "weight")), 0);
         assert_string_equal(json_string_value(json_object_get(res, "stableSlot")), "a");
         assert_non_null(json_string_value(json_object_get(res, "taskDefinitionArn")));
@@ -500,17 +508,20 @@ static void test_new_revision_replaces(void **state)
 {
     struct fx *f = *state;
     json_t *d, *td;
-    const char *old_td;
     char first_td[256];
     int writes;
 
+    json_object_set_new(f->spec, "rollout",
+                        json_pack("{s:s, s:s}", "strategy", "allAtOnce", "scaleDownDelay", "1s"));
     converge_fx(f, false);
     d = describe_services(f);
-    old_td = json_string_value(json_object_get(service_of(d, APP "-a"), "taskDefinition"));
-    snprintf(first_td, sizeof(first_td), "%s", old_td);
+    snprintf(first_td, sizeof(first_td), "%s",
+             json_string_value(json_object_get(service_of(d, APP "-a"), "taskDefinition")));
     json_decref(d);
 
-    /* New image: a new revision, a new task definition, same stable slot. */
+    /* New image: a new revision, a new task definition on the idle slot b,
+     * which takes all traffic once healthy; a is scaled down after the
+     * delay. */
     json_object_set_new(f->spec, "image", json_string(IMAGE2));
     snprintf(f->revision, sizeof(f->revision), "r2000000002");
     assert_int_equal(pass(f, false, false, NULL, &writes), APP_STEP_WAITING);
@@ -525,12 +536,14 @@ static void test_new_revision_replaces(void **state)
                         "r2000000002");
     d = describe_services(f);
     {
-        const json_t *a = service_of(d, APP "-a");
-        assert_string_not_equal(json_string_value(json_object_get(a, "taskDefinition")), first_td);
-        assert_int_equal(json_integer_value(json_object_get(a, "runningCount")), 2);
-        assert_string_equal(app_tag_value(json_object_get(a, "tags"), APP_TAG_REVISION),
+        const json_t *a = service_of(d, APP "-a"), *b = service_of(d, APP "-b");
+        assert_string_equal(json_string_value(json_object_get(a, "taskDefinition")), first_td);
+        assert_int_equal(json_integer_value(json_object_get(a, "desiredCount")), 0);
+        assert_int_equal(json_integer_value(json_object_get(b, "desiredCount")), 2);
+        assert_int_equal(json_integer_value(json_object_get(b, "runningCount")), 2);
+        assert_string_equal(app_tag_value(json_object_get(b, "tags"), APP_TAG_REVISION),
                             "r2000000002");
-        td = describe_td(f, json_string_value(json_object_get(a, "taskDefinition")));
+        td = describe_td(f, json_string_value(json_object_get(b, "taskDefinition")));
         assert_string_equal(
             json_string_value(json_object_get(
                 json_array_get(
@@ -544,9 +557,13 @@ static void test_new_revision_replaces(void **state)
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(f->status, "rollout"), "stableRevision")),
         "r2000000002");
-    assert_true(has_event(f->status, "RevisionDeployed"));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(f->status, "rollout"), "stableSlot")),
+        "b");
+    assert_true(has_event(f->status, "Promoted"));
+    assert_int_equal(healthy_targets(f, 1), 2);
 
-    /* An env change is a revision too. */
+    /* An env change is a revision too: back to slot a. */
     json_object_set_new(json_object_get(f->spec, "env"), "MODEL_VERSION", json_string("2"));
     snprintf(f->revision, sizeof(f->revision), "r3000000003");
     converge_fx(f, false);
@@ -561,6 +578,8 @@ static void test_new_revision_replaces(void **state)
         "2");
     assert_string_equal(app_tag_value(json_object_get(td, "tags"), APP_TAG_REVISION),
                         "r3000000003");
+    assert_int_equal(json_integer_value(json_object_get(service_of(d, APP "-b"), "desiredCount")),
+                     0);
     json_decref(td);
     json_decref(d);
     assert_int_equal(pass(f, false, false, NULL, &writes), APP_STEP_READY);

@@ -1,0 +1,697 @@
+/* The rollout concern: observe both slots, measure a due analysis round,
+ * step the progressive-delivery machine, execute its actions through the
+ * service, load balancer and autoscaling concerns, deliver alerts, publish
+ * the canary weight and store the state (see rollout.h). Worker threads. */
+#include "reconcilers/rollout.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/client.h"
+#include "reconcilers/alerts.h"
+#include "reconcilers/analysis.h"
+#include "reconcilers/autoscaling.h"
+#include "reconcilers/loadbalancer.h"
+#include "reconcilers/metrics_batcher.h"
+#include "reconcilers/rollout_machine.h"
+#include "reconcilers/service.h"
+#include "reconcilers/status.h"
+
+#define PLACEHOLDER "(known after apply)"
+#define MAX_TASKS   100 /* DescribeTasks takes 100 */
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s != NULL ? s : "";
+}
+
+static void forget_error(struct app_ctx *ctx)
+{
+    ctx->error[0] = '\0';
+    ctx->terminal = false;
+}
+
+static bool known(const char *s)
+{
+    return s != NULL && s[0] != '\0' && strcmp(s, PLACEHOLDER) != 0;
+}
+
+/* ---- observation ----------------------------------------------------------- */
+
+struct observed {
+    json_t *described; /* DescribeServices output (owned) */
+    const json_t *svc[2];
+    char td[2][512];
+    char rev[2][ROLLOUT_REVISION_MAX];
+    int desired[2];
+    int healthy[2];
+    int64_t stable_since[2]; /* SERVICE_TAG_STABLE_SINCE, 0 when absent */
+};
+
+static const json_t *primary_deployment(const json_t *svc)
+{
+    const json_t *d;
+    size_t i;
+
+    json_array_foreach(json_object_get(svc, "deployments"), i, d)
+    {
+        if (strcmp(jstr(d, "status"), "PRIMARY") == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* resources.rollout.revisions: {task definition ARN: revision}, bounded. */
+static json_t *revision_cache(struct app_ctx *ctx)
+{
+    json_t *r = app_resources(ctx, "rollout");
+    json_t *c = json_object_get(r, "revisions");
+
+    if (!json_is_object(c)) {
+        c = json_object();
+        json_object_set_new(r, "revisions", c);
+    }
+    return c;
+}
+
+/* The revision of a task definition: the task definition cache of the
+ * service concern ("REV/SLOT": ARN), this concern's cache, else its
+ * aviary.io/revision tag (one DescribeTaskDefinition, then cached). "" when
+ * it is not one of this application's. Returns 0, or -1 on a failed call. */
+static int td_revision(struct app_ctx *ctx, const char *arn, char *rev, size_t len)
+{
+    const json_t *tds =
+        json_object_get(json_object_get(ctx->resources, "service"), "taskDefinitions");
+    json_t *cache = revision_cache(ctx), *out = NULL;
+    const char *key;
+    const json_t *v;
+    struct aws_error err;
+
+    rev[0] = '\0';
+    if (!known(arn))
+        return 0;
+    json_object_foreach((json_t *)tds, key, v)
+    {
+        if (json_string_value(v) != NULL && strcmp(json_string_value(v), arn) == 0) {
+            snprintf(rev, len, "%.*s", (int)strcspn(key, "/"), key);
+            return 0;
+        }
+    }
+    if (json_string_value(json_object_get(cache, arn)) != NULL) {
+        snprintf(rev, len, "%s", jstr(cache, arn));
+        return 0;
+    }
+    if (app_read(ctx, arn, "ecs", "DescribeTaskDefinition",
+                 json_pack("{s:s, s:[s]}", "taskDefinition", arn, "include", "TAGS"), &out,
+                 &err) != 0) {
+        if (err.kind == AWS_ERR_SERVICE && strcmp(err.code, "ClientException") == 0) {
+            forget_error(ctx); /* gone: not a revision of ours */
+            return 0;
+        }
+        return -1;
+    }
+    if (app_tags_owned(ctx, json_object_get(out, "tags"))) {
+        const char *t = app_tag_value(json_object_get(out, "tags"), APP_TAG_REVISION);
+        snprintf(rev, len, "%s", t != NULL ? t : "");
+    }
+    if (!ctx->plan) {
+        if (json_object_size(cache) >= ROLLOUT_REVISIONS_CACHE) {
+            void *it = json_object_iter(cache);
+            if (it != NULL)
+                json_object_del(cache, json_object_iter_key(it));
+        }
+        json_object_set_new(cache, arn, json_string(rev));
+    }
+    json_decref(out);
+    return 0;
+}
+
+/* The private IPv4 addresses of the slot's RUNNING tasks of task definition
+ * td (for matching target health entries). New array, or NULL on failure. */
+static json_t *task_addresses(struct app_ctx *ctx, int slot, const char *td)
+{
+    json_t *list = NULL, *desc = NULL, *ips = json_array(), *arns;
+    const json_t *t, *a, *d;
+    size_t i, j, k;
+
+    if (app_read(ctx, ctx->names.service[slot], "ecs", "ListTasks",
+                 json_pack("{s:s, s:s, s:s, s:i}", "cluster", ctx->names.cluster, "serviceName",
+                           ctx->names.service[slot], "desiredStatus", "RUNNING", "maxResults",
+                           MAX_TASKS),
+                 &list, NULL) != 0)
+        goto fail;
+    arns = json_object_get(list, "taskArns");
+    if (json_array_size(arns) == 0)
+        goto done;
+    if (app_read(ctx, ctx->names.service[slot], "ecs", "DescribeTasks",
+                 json_pack("{s:s, s:O}", "cluster", ctx->names.cluster, "tasks", arns), &desc,
+                 NULL) != 0)
+        goto fail;
+    json_array_foreach(json_object_get(desc, "tasks"), i, t)
+    {
+        if (strcmp(jstr(t, "taskDefinitionArn"), td) != 0 ||
+            strcmp(jstr(t, "lastStatus"), "RUNNING") != 0)
+            continue;
+        json_array_foreach(json_object_get(t, "attachments"), j, a)
+        {
+            json_array_foreach(json_object_get(a, "details"), k, d)
+            {
+                if (strcmp(jstr(d, "name"), "privateIPv4Address") == 0)
+                    json_array_append_new(ips, json_string(jstr(d, "value")));
+            }
+        }
+    }
+done:
+    json_decref(list);
+    json_decref(desc);
+    return ips;
+fail:
+    json_decref(list);
+    json_decref(desc);
+    json_decref(ips);
+    return NULL;
+}
+
+static bool in_list(const json_t *list, const char *s)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(list, i, v)
+    {
+        if (json_string_value(v) != NULL && strcmp(json_string_value(v), s) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Healthy targets of the slot's target group that run its primary
+ * deployment's task definition. With one deployment every registered task
+ * runs it; during an ECS deployment the tasks are matched by address so old
+ * tasks still in the target group do not count. */
+static int count_healthy(struct app_ctx *ctx, int slot, const json_t *svc, const char *td,
+                         int *healthy)
+{
+    const char *tg = json_string_value(json_array_get(
+        json_object_get(json_object_get(ctx->resources, "loadbalancer"), "targetGroupArns"),
+        (size_t)slot));
+    json_t *out = NULL, *ips = NULL;
+    const json_t *h;
+    size_t i;
+    int n = 0, rc = -1;
+
+    *healthy = 0;
+    if (!known(tg))
+        return 0;
+    if (app_read(ctx, ctx->names.target_group[slot], "elbv2", "DescribeTargetHealth",
+                 json_pack("{s:s}", "TargetGroupArn", tg), &out, NULL) != 0)
+        return -1;
+    json_array_foreach(json_object_get(out, "TargetHealthDescriptions"), i, h)
+    {
+        if (strcmp(jstr(json_object_get(h, "TargetHealth"), "State"), "healthy") == 0)
+            n++;
+    }
+    if (n > 0 && json_array_size(json_object_get(svc, "deployments")) > 1) {
+        ips = task_addresses(ctx, slot, td);
+        if (ips == NULL)
+            goto out;
+        n = 0;
+        json_array_foreach(json_object_get(out, "TargetHealthDescriptions"), i, h)
+        {
+            if (strcmp(jstr(json_object_get(h, "TargetHealth"), "State"), "healthy") == 0 &&
+                in_list(ips, jstr(json_object_get(h, "Target"), "Id")))
+                n++;
+        }
+    }
+    *healthy = n;
+    rc = 0;
+out:
+    json_decref(out);
+    json_decref(ips);
+    return rc;
+}
+
+static void observed_clear(struct observed *o)
+{
+    json_decref(o->described);
+    memset(o, 0, sizeof(*o));
+}
+
+static int observe(struct app_ctx *ctx, struct observed *o)
+{
+    struct aws_error err;
+    const json_t *s;
+    size_t i;
+
+    memset(o, 0, sizeof(*o));
+    if (app_read(ctx, ctx->names.cluster, "ecs", "DescribeServices",
+                 json_pack("{s:s, s:[s, s], s:[s]}", "cluster", ctx->names.cluster, "services",
+                           ctx->names.service[0], ctx->names.service[1], "include", "TAGS"),
+                 &o->described, &err) != 0) {
+        if (err.kind == AWS_ERR_SERVICE && strcmp(err.code, "ClusterNotFoundException") == 0) {
+            forget_error(ctx); /* plan mode from nothing */
+            return 0;
+        }
+        return -1;
+    }
+    json_array_foreach(json_object_get(o->described, "services"), i, s)
+    {
+        for (int slot = 0; slot < 2; slot++) {
+            if (strcmp(jstr(s, "serviceName"), ctx->names.service[slot]) == 0 &&
+                strcmp(jstr(s, "status"), "ACTIVE") == 0 &&
+                app_tags_owned(ctx, json_object_get(s, "tags")))
+                o->svc[slot] = s;
+        }
+    }
+    for (int slot = 0; slot < 2; slot++) {
+        const json_t *svc = o->svc[slot], *p = primary_deployment(svc);
+        const char *since;
+
+        if (svc == NULL)
+            continue;
+        o->desired[slot] = (int)json_integer_value(json_object_get(svc, "desiredCount"));
+        snprintf(o->td[slot], sizeof(o->td[slot]), "%s",
+                 p != NULL ? jstr(p, "taskDefinition") : jstr(svc, "taskDefinition"));
+        if (td_revision(ctx, o->td[slot], o->rev[slot], sizeof(o->rev[slot])) != 0)
+            return -1;
+        since = app_tag_value(json_object_get(svc, "tags"), SERVICE_TAG_STABLE_SINCE);
+        o->stable_since[slot] = since != NULL ? strtoll(since, NULL, 10) : 0;
+        if (o->desired[slot] > 0 || o->rev[slot][0] != '\0') {
+            if (count_healthy(ctx, slot, svc, o->td[slot], &o->healthy[slot]) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- state -------------------------------------------------------------------- */
+
+static json_t *rollout_object(struct app_ctx *ctx)
+{
+    json_t *r = json_object_get(ctx->status, "rollout");
+
+    if (!json_is_object(r)) {
+        r = json_object();
+        json_object_set_new(ctx->status, "rollout", r);
+    }
+    return r;
+}
+
+/* The state in status.rollout; when there is none (first reconcile, or a
+ * lost status), the stable slot comes from the services' tags: the slot
+ * that became stable last and still runs a revision of ours. */
+static void load_state(struct app_ctx *ctx, const struct observed *o, struct rollout_state *st)
+{
+    const json_t *r = json_object_get(ctx->status, "rollout");
+    int best = -1;
+
+    if (json_object_size(r) > 0 && rollout_state_from_json(r, st) == 0)
+        return; /* else malformed: seeded from AWS like a lost one */
+    rollout_state_init(st);
+    for (int slot = 0; slot < 2; slot++) {
+        if (o->stable_since[slot] > 0 && o->rev[slot][0] != '\0' &&
+            (best < 0 || o->stable_since[slot] > o->stable_since[best]))
+            best = slot;
+    }
+    if (best >= 0) {
+        st->stable_slot = best;
+        snprintf(st->stable_revision, sizeof(st->stable_revision), "%s", o->rev[best]);
+    }
+}
+
+/* ---- analysis ------------------------------------------------------------------ */
+
+/* Measures the due window, if any. Returns true and fills *round (and the
+ * measurements) when a round was taken. */
+static bool measure(struct app_ctx *ctx, const struct rollout_spec *rs,
+                    const struct rollout_state *st, int64_t now_ms, struct analysis_round *round,
+                    struct analysis_measurement *meas, bool *retry)
+{
+    const json_t *lb = json_object_get(ctx->resources, "loadbalancer");
+    const json_t *tgd = json_object_get(lb, "tgDimensions");
+    struct analysis_target t;
+    int64_t ws, we;
+    json_t *qs = NULL, *results = NULL;
+    struct aws_error aerr;
+    char err[256];
+    bool ok = false;
+
+    *retry = false;
+    if (!rollout_analysis_due(rs, st, now_ms, &ws, &we))
+        return false;
+    memset(&t, 0, sizeof(t));
+    t.application = ctx->names.app;
+    rollout_analysis_slots(st, &t.canary_slot, &t.canary_revision, &t.stable_slot,
+                           &t.stable_revision);
+    t.load_balancer = json_string_value(json_object_get(lb, "lbDimension"));
+    t.target_group[0] = json_string_value(json_array_get(tgd, 0));
+    t.target_group[1] = json_string_value(json_array_get(tgd, 1));
+    t.cluster = autoscaling_cluster_name(ctx);
+    t.service[0] = autoscaling_service_name(ctx, 0);
+    t.service[1] = autoscaling_service_name(ctx, 1);
+    qs = analysis_build_queries(&rs->analysis, &t, err, sizeof(err));
+    if (qs == NULL) {
+        char msg[320];
+        snprintf(msg, sizeof(msg), "analysis not measured: %s", err);
+        status_add_event(ctx->status, "Warning", "AnalysisError", msg, ctx->req->now);
+        *retry = true;
+        return false;
+    }
+    if (ctx->plan) {
+        json_decref(qs);
+        return false; /* plan mode measures nothing */
+    }
+    ctx->reads++;
+    if (metrics_batcher_fetch(metrics_batcher_shared(ctx->aws), qs, ws / 1000, we / 1000, &results,
+                              &aerr) != 0) {
+        char msg[700];
+        snprintf(msg, sizeof(msg),
+                 "GetMetricData for the window ending %lld failed: %.100s: %.400s",
+                 (long long)(we / 1000), aerr.code, aerr.message);
+        status_add_event(ctx->status, "Warning", "AnalysisError", msg, ctx->req->now);
+        *retry = true; /* the window stays due */
+        goto out;
+    }
+    analysis_evaluate(&rs->analysis, results, ws, we, meas, round);
+    ok = true;
+out:
+    json_decref(qs);
+    json_decref(results);
+    return ok;
+}
+
+/* ---- actions ------------------------------------------------------------------- */
+
+static void describe_action(const struct rollout_action *a, char *out, size_t len)
+{
+    switch (a->kind) {
+    case ROLLOUT_ACT_REGISTER:
+        snprintf(out, len, "slot %s runs revision %s", app_slot_name(a->slot), a->revision);
+        break;
+    case ROLLOUT_ACT_SCALE:
+        snprintf(out, len, "slot %s desiredCount -> %d", app_slot_name(a->slot), a->count);
+        break;
+    case ROLLOUT_ACT_SET_WEIGHTS:
+        snprintf(out, len, "listener weights: stable slot %s %d%%, canary %d%%",
+                 app_slot_name(a->stable_slot), 100 - a->canary_weight, a->canary_weight);
+        break;
+    case ROLLOUT_ACT_PIN_MIN:
+        snprintf(out, len, "stable minimum pinned at %d", a->min);
+        break;
+    case ROLLOUT_ACT_UNPIN_MIN:
+        snprintf(out, len, "stable minimum pin released");
+        break;
+    case ROLLOUT_ACT_SET_STABLE:
+        snprintf(out, len, "slot %s (revision %s) becomes stable", app_slot_name(a->slot),
+                 a->revision);
+        break;
+    case ROLLOUT_ACT_TEST_LISTENER:
+        if (a->slot >= 0)
+            snprintf(out, len, "test listener -> slot %s", app_slot_name(a->slot));
+        else
+            snprintf(out, len, "test listener removed");
+        break;
+    case ROLLOUT_ACT_ALERT:
+        snprintf(out, len, "alert %s", a->alert != NULL ? a->alert->id : "");
+        break;
+    }
+}
+
+static json_t *delivery_records(struct app_ctx *ctx)
+{
+    json_t *r = rollout_object(ctx);
+    json_t *d = json_object_get(r, "alertDelivery");
+
+    if (!json_is_object(d)) {
+        d = json_object();
+        json_object_set_new(r, "alertDelivery", d);
+    }
+    return d;
+}
+
+/* Drops the delivery records of alerts no longer in the outbox. */
+static void prune_delivery(struct app_ctx *ctx, const struct rollout_state *st)
+{
+    json_t *d = delivery_records(ctx);
+    const char *id;
+    json_t *v;
+    void *tmp;
+
+    json_object_foreach_safe(d, tmp, id, v)
+    {
+        bool pending = false;
+        for (size_t i = 0; i < st->n_outbox; i++)
+            pending = pending || strcmp(st->outbox[i].id, id) == 0;
+        if (!pending)
+            json_object_del(d, id);
+    }
+    if (json_object_size(d) == 0)
+        json_object_del(rollout_object(ctx), "alertDelivery");
+}
+
+static int publish_weight(struct app_ctx *ctx, double value)
+{
+    json_t *in =
+        json_pack("{s:s, s:[{s:s, s:[{s:s, s:s}], s:f, s:s, s:I}]}", "Namespace",
+                  ROLLOUT_METRIC_NAMESPACE, "MetricData", "MetricName", ROLLOUT_METRIC_NAME,
+                  "Dimensions", "Name", "Application", "Value", ctx->names.app, "Value", value,
+                  "Unit", "Percent", "Timestamp", (json_int_t)ctx->req->now);
+
+    if (app_write(ctx, "canary weight metric", "cloudwatch", "PutMetricData", in, NULL, NULL) < 0) {
+        forget_error(ctx); /* the dashboard misses a point; the rollout goes on */
+        return -1;
+    }
+    return 0;
+}
+
+/* Executes one non-alert action. Returns 0 or -1 (ctx->error). */
+static int execute(struct app_ctx *ctx, const struct rollout_spec *rs,
+                   const struct rollout_action *a)
+{
+    switch (a->kind) {
+    case ROLLOUT_ACT_REGISTER:
+        return service_register_revision(ctx, a->slot, a->revision);
+    case ROLLOUT_ACT_SCALE:
+        return service_scale(ctx, a->slot, a->count);
+    case ROLLOUT_ACT_SET_WEIGHTS:
+        return loadbalancer_set_weights(ctx, a->stable_slot, a->canary_weight);
+    case ROLLOUT_ACT_PIN_MIN:
+        return autoscaling_pin_min(ctx, a->min);
+    case ROLLOUT_ACT_UNPIN_MIN:
+        return autoscaling_pin_min(ctx, -1);
+    case ROLLOUT_ACT_SET_STABLE:
+        return service_set_stable(ctx, a->slot, a->revision, (int64_t)ctx->req->now * 1000);
+    case ROLLOUT_ACT_TEST_LISTENER:
+        return loadbalancer_set_test_listener(ctx, a->slot, rs->test_port);
+    case ROLLOUT_ACT_ALERT:
+        return 0;
+    }
+    return 0;
+}
+
+/* Level-based repairs the machine does not emit: the stable slot runs the
+ * stable revision when that is the current one (its task definition was
+ * changed by hand), and the blue/green test listener exists exactly while
+ * the state says so. */
+static int repair(struct app_ctx *ctx, const struct rollout_spec *rs,
+                  const struct rollout_state *st, const struct observed *o)
+{
+    const json_t *lb = json_object_get(ctx->resources, "loadbalancer");
+    bool has_test = json_string_value(json_object_get(lb, "testListenerArn")) != NULL;
+    const char *rev = ctx->req->revision;
+
+    if (st->phase == ROLLOUT_IDLE && st->stable_revision[0] != '\0' && rev != NULL &&
+        strcmp(st->stable_revision, rev) == 0 && o->svc[st->stable_slot] != NULL &&
+        strcmp(o->rev[st->stable_slot], rev) != 0) {
+        char what[200];
+        snprintf(what, sizeof(what), "runs %s instead of revision %s",
+                 o->td[st->stable_slot][0] ? o->td[st->stable_slot] : "nothing", rev);
+        app_note_drift(ctx, ctx->names.service[st->stable_slot], what);
+        if (service_register_revision(ctx, st->stable_slot, rev) != 0)
+            return -1;
+    }
+    if (has_test != st->test_listener) {
+        int slot = st->test_listener ? st->canary_slot : -1;
+        if (loadbalancer_set_test_listener(ctx, slot, rs->test_port) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the concern ------------------------------------------------------------------ */
+
+enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res)
+{
+    struct rollout_spec rs;
+    struct rollout_state st, next;
+    struct rollout_obs obs;
+    struct rollout_result r;
+    struct observed o;
+    struct analysis_round round;
+    struct analysis_measurement *meas = NULL;
+    enum app_step step = APP_STEP_FAILED;
+    enum rollout_command cmd;
+    int64_t now_ms = (int64_t)ctx->req->now * 1000;
+    bool measured = false, fetch_retry = false, weights_set = false, switched = false;
+    bool all_done = false;
+    long alert_wait = 0;
+    char err[256];
+    size_t i;
+
+    memset(&o, 0, sizeof(o));
+    if (rollout_spec_parse(ctx->spec, &rs, err, sizeof(err)) != 0) {
+        app_fail(ctx, true, "spec.%s", err);
+        return APP_STEP_FAILED;
+    }
+    if (rollout_command_parse(ctx->req->command, &cmd) != 0) {
+        status_add_event(ctx->status, "Warning", "Command", "unknown command refused",
+                         ctx->req->now);
+        if (res != NULL)
+            res->command_done = true;
+        cmd = ROLLOUT_CMD_NONE;
+    }
+    if (observe(ctx, &o) != 0)
+        goto out;
+    load_state(ctx, &o, &st);
+
+    memset(&obs, 0, sizeof(obs));
+    obs.application = ctx->names.app;
+    obs.dashboard_url = json_string_value(json_object_get(ctx->status, "dashboardUrl"));
+    obs.desired_revision = ctx->req->revision;
+    obs.command = cmd;
+    if (st.stable_revision[0] != '\0' && o.desired[st.stable_slot] > 0)
+        obs.full_count = o.desired[st.stable_slot];
+    else
+        obs.full_count = (int)app_spec_int(ctx, "scaling.min", 1);
+    for (int slot = 0; slot < 2; slot++) {
+        obs.slot[slot].revision = o.rev[slot];
+        obs.slot[slot].desired = o.desired[slot];
+        obs.slot[slot].healthy = o.healthy[slot];
+    }
+    meas = calloc(ANALYSIS_MAX_METRICS, sizeof(*meas));
+    if (meas == NULL) {
+        app_fail(ctx, false, "rollout: out of memory");
+        goto out;
+    }
+    measured = measure(ctx, &rs, &st, now_ms, &round, meas, &fetch_retry);
+    obs.round = measured ? &round : NULL;
+
+    rollout_step(&rs, &st, &obs, now_ms, &next, &r);
+
+    if (ctx->plan) {
+        for (i = 0; i < r.n_actions; i++) {
+            char what[300];
+            describe_action(&r.actions[i], what, sizeof(what));
+            app_note_change(ctx, "update", "rollout", rollout_action_name(r.actions[i].kind),
+                            json_pack("[s]", what));
+        }
+        step = APP_STEP_READY;
+        goto out;
+    }
+
+    /* Actions in order; an alert never blocks, any other failure stops. */
+    for (i = 0; i < r.n_actions; i++) {
+        const struct rollout_action *a = &r.actions[i];
+        if (a->kind == ROLLOUT_ACT_ALERT)
+            continue;
+        if (a->kind == ROLLOUT_ACT_SCALE && st.phase == next.phase &&
+            (st.phase == ROLLOUT_IDLE || st.phase == ROLLOUT_ROLLED_BACK)) {
+            char what[96];
+            snprintf(what, sizeof(what), "desiredCount %d; the idle slot runs no tasks",
+                     o.desired[a->slot]);
+            app_note_drift(ctx, ctx->names.service[a->slot], what);
+        }
+        if (execute(ctx, &rs, a) != 0) {
+            if (!weights_set)
+                goto out; /* the old state stays; the next reconcile decides again */
+            break;        /* traffic moved: keep the new state, the rest re-converges */
+        }
+        if (a->kind == ROLLOUT_ACT_SET_WEIGHTS) {
+            weights_set = true;
+            switched = switched || a->stable_slot != st.stable_slot;
+        }
+    }
+    all_done = i == r.n_actions;
+    if (all_done && repair(ctx, &rs, &next, &o) != 0)
+        goto out;
+    /* Alerts: one ALERT action per outbox entry; delivered ones leave the
+     * outbox (which moves the entries, so work on a copy). */
+    {
+        struct rollout_alert pending[ROLLOUT_OUTBOX_MAX];
+        size_t n = next.n_outbox;
+
+        memcpy(pending, next.outbox, n * sizeof(pending[0]));
+        for (size_t k = 0; k < n; k++) {
+            json_t *records = delivery_records(ctx), *rec = json_object_get(records, pending[k].id);
+            long wait = 0;
+
+            if (!json_is_object(rec)) {
+                rec = json_object();
+                json_object_set_new(records, pending[k].id, rec);
+            }
+            if (alerts_deliver(ctx, NULL, &pending[k], &next, rec, now_ms, &wait) ==
+                ALERTS_DELIVERED) {
+                char msg[200];
+                snprintf(msg, sizeof(msg), "alert %.120s delivered", pending[k].id);
+                status_add_event(ctx->status, "Normal", "AlertSent", msg, ctx->req->now);
+                json_object_del(records, pending[k].id);
+                rollout_alert_delivered(&next, pending[k].id);
+            } else if (wait > 0 && (alert_wait == 0 || wait < alert_wait)) {
+                alert_wait = wait;
+            }
+        }
+    }
+
+    /* Commit. */
+    if (measured) {
+        json_t *ro = rollout_object(ctx), *hist = json_object_get(ro, "analysis");
+        if (!json_is_array(hist)) {
+            hist = json_array();
+            json_object_set_new(ro, "analysis", hist);
+        }
+        analysis_history_append(hist, meas, rs.analysis.n_metrics, st.step, st.weight);
+    }
+    rollout_state_to_json(&next, rollout_object(ctx));
+    prune_delivery(ctx, &next);
+    for (i = 0; i < r.n_events; i++)
+        status_add_event(ctx->status, r.events[i].type, r.events[i].reason, r.events[i].message,
+                         ctx->req->now);
+    if (res != NULL && r.command_done)
+        res->command_done = true;
+    json_object_set_new(app_resources(ctx, "service"), "stableSlot",
+                        json_string(app_slot_name(next.stable_slot)));
+    rollout_set_conditions(&next, ctx->status, ctx->req->now);
+    status_set_phase(ctx->status, rollout_status_phase(&next));
+    if ((next.phase == ROLLOUT_IDLE || next.phase == ROLLOUT_SCALING_DOWN) &&
+        next.stable_revision[0] != '\0')
+        json_object_set_new(ctx->status, "observedRevision", json_string(next.stable_revision));
+
+    /* The canary weight for the dashboard: every reconcile of a running
+     * rollout, and whenever the listener changed. */
+    if (rollout_active(&next) || weights_set) {
+        double w = next.phase == ROLLOUT_ROLLED_BACK || next.phase == ROLLOUT_ROLLING_BACK ? 0
+                   : switched                                                              ? 100
+                              : next.weight;
+        publish_weight(ctx, w);
+    }
+
+    if (r.requeue_after_ms > 0)
+        app_wait(ctx, r.requeue_after_ms);
+    if (alert_wait > 0)
+        app_wait(ctx, alert_wait);
+    if (fetch_retry)
+        app_wait(ctx, ROLLOUT_FETCH_RETRY_MS);
+    step = all_done && ctx->error[0] == '\0' ? APP_STEP_READY : APP_STEP_FAILED;
+out:
+    free(meas);
+    observed_clear(&o);
+    return step;
+}
+
+enum app_step rollout_delete(struct app_ctx *ctx)
+{
+    (void)ctx;
+    return APP_STEP_READY;
+}
