@@ -45,9 +45,12 @@ static void apply_usage(FILE *out)
                  "Without --wait one pass is made. Invalid manifests are reported like\n"
                  "`aviary validate` and nothing in AWS is touched.\n"
                  "\n"
+                 "A rollout that pauses (for `aviary promote`, which needs the daemon) or\n"
+                 "rolls back ends the wait with a failure.\n"
+                 "\n"
                  "Exit status: 0 every Application Ready (--wait) or the pass succeeded (without\n"
-                 "--wait); 1 an invalid manifest, a failure (the Synced condition's reason on\n"
-                 "stderr) or the timeout; 2 usage error; 130 interrupted.\n");
+                 "--wait); 1 an invalid manifest, a failure (the reason on stderr), a paused or\n"
+                 "rolled-back rollout, or the timeout; 2 usage error; 130 interrupted.\n");
 }
 
 struct manifest_file *cmd_load_valid(const char *cmd, const char *path)
@@ -155,7 +158,8 @@ static void sleep_ms(long ms)
     }
 }
 
-static const char *synced_message(const json_t *status)
+/* The message of condition `type`, or NULL. */
+static const char *condition_message(const json_t *status, const char *type)
 {
     const json_t *conds = json_object_get(status, "conditions");
     size_t i;
@@ -163,11 +167,25 @@ static const char *synced_message(const json_t *status)
 
     json_array_foreach(conds, i, c)
     {
-        const char *type = json_string_value(json_object_get(c, "type"));
-        if (type != NULL && strcmp(type, "Synced") == 0)
+        const char *t = json_string_value(json_object_get(c, "type"));
+        if (t != NULL && strcmp(t, type) == 0)
             return json_string_value(json_object_get(c, "message"));
     }
     return NULL;
+}
+
+static const char *synced_message(const json_t *status)
+{
+    return condition_message(status, "Synced");
+}
+
+/* True for phases no further pass of apply changes: a paused rollout waits
+ * for a person (`aviary promote`/`resume` talk to the daemon), a rolled-back
+ * revision is not retried until the manifest changes. */
+static bool is_stuck(const char *phase)
+{
+    return phase != NULL && (strcmp(phase, "Paused") == 0 || strcmp(phase, "RolledBack") == 0 ||
+                             strcmp(phase, "Failed") == 0);
 }
 
 static bool same_event(const json_t *a, const json_t *b)
@@ -304,12 +322,17 @@ static void apply_pass(struct apply_app *app, const char *manifest_dir, struct a
             app->done = true;
             return;
         }
-        if (res.outcome == RECONCILE_DONE) {
-            /* Settled but not Ready (e.g. a rolled-back revision): nothing a
-             * further pass changes. */
+        if (res.outcome == RECONCILE_DONE || is_stuck(phase)) {
+            /* Settled but not Ready (a rolled-back revision, a paused
+             * rollout): nothing a further pass changes. */
+            const char *why = condition_message(app->status, "Degraded");
+            if (why == NULL || *why == '\0')
+                why = condition_message(app->status, "Progressing");
+            if (why == NULL || *why == '\0')
+                why = msg;
             printf("\n");
             fprintf(stderr, "%s: not Ready: phase %s%s%s\n", app->obj->name, phase ? phase : "?",
-                    msg ? ": " : "", msg ? msg : "");
+                    why ? ": " : "", why ? why : "");
             app->done = app->failed = true;
             return;
         }

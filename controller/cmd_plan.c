@@ -1,6 +1,7 @@
 /* `aviary plan FILE`: what `aviary apply` would create, change and delete in
  * AWS for the Applications of one manifest file, found by running the
  * reconciler in plan mode (read calls only). Main thread. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,15 +84,58 @@ static bool call_names_block(const json_t *block, const char *res)
            (name[0] != '\0' && strstr(res, name) != NULL);
 }
 
-/* True when next is the change note of the call (action, res) just before it. */
-static bool note_follows(const json_t *next, const char *action, const char *res)
+/* True when the kind of resource a note names ("ec2:route-table", "target
+ * group", "CloudWatch alarm": its last word, without punctuation) is in the
+ * operation of a call ("ec2.CreateRouteTable", "elbv2.ModifyTargetGroup",
+ * "cloudwatch.PutMetricAlarm"). */
+static bool kind_in_call(const char *resource, const char *call)
 {
-    const char *name = jstr(next, "name");
+    char key[64], op[128];
+    const char *start = strrchr(resource, ':');
+    const char *word;
+    size_t k = 0, n = 0;
 
-    return next != NULL && json_object_get(next, "call") == NULL &&
-           strcmp(jstr(next, "action"), action) == 0 &&
-           (strcmp(jstr(next, "resource"), res) == 0 ||
+    start = start ? start + 1 : resource;
+    word = strrchr(start, ' ');
+    word = word ? word + 1 : start;
+    for (; *word && k + 1 < sizeof(key); word++)
+        if (isalnum((unsigned char)*word))
+            key[k++] = (char)tolower((unsigned char)*word);
+    key[k] = '\0';
+    for (; *call && n + 1 < sizeof(op); call++)
+        op[n++] = (char)tolower((unsigned char)*call);
+    op[n] = '\0';
+    return k >= 3 && strstr(op, key) != NULL;
+}
+
+/* True when a note ({action, resource, name}) describes what a call
+ * ({action, resource, call}) does. */
+static bool note_matches_call(const json_t *note, const json_t *call)
+{
+    const char *name = jstr(note, "name");
+    const char *res = jstr(call, "resource");
+
+    if (kind_in_call(jstr(note, "resource"), jstr(call, "call")))
+        return true;
+    return strcmp(jstr(note, "action"), jstr(call, "action")) == 0 &&
+           (strcmp(jstr(note, "resource"), res) == 0 ||
             (name[0] != '\0' && strstr(res, name) != NULL));
+}
+
+/* The action of a call that no note describes: calls that remove a part of
+ * a resource (a security group rule, a route, an association, an
+ * attachment, tags) change that resource rather than delete it. */
+static const char *call_action(const char *call, const char *action)
+{
+    static const char *const partial[] = {".Revoke", ".DeleteRoute", ".Disassociate", ".Detach",
+                                          ".Remove", ".DeleteTags",  ".UntagResource"};
+    const char *op = strchr(call, '.');
+
+    for (size_t i = 0; op != NULL && i < sizeof(partial) / sizeof(partial[0]); i++)
+        if (strncmp(op, partial[i], strlen(partial[i])) == 0 &&
+            strcmp(op, ".DeleteRouteTable") != 0)
+            return "update";
+    return action;
 }
 
 /* Groups the plan entries into resources. A concern records a change note
@@ -111,35 +155,38 @@ static json_t *group_actions(const json_t *actions)
     {
         const char *action = jstr(a, "action");
         const char *res = jstr(a, "resource");
+        const json_t *prev = i > 0 ? json_array_get(actions, i - 1) : NULL;
+        const json_t *next = json_array_get(actions, i + 1);
 
         if (json_object_get(a, "call") == NULL) {
-            const char *name = jstr(a, "name");
             /* A note right after its own call (call first, then note). */
             if (cur != NULL && json_is_true(json_object_get(cur, "fromCall")) &&
-                strcmp(jstr(cur, "action"), action) == 0 &&
-                (strcmp(jstr(cur, "resource"), res) == 0 ||
-                 (name[0] != '\0' && strstr(jstr(cur, "resource"), name) != NULL))) {
+                json_array_size(json_object_get(cur, "calls")) == 1 && prev != NULL &&
+                note_matches_call(a, prev)) {
+                json_object_set_new(cur, "action", json_string(action));
                 json_object_set_new(cur, "resource", json_string(res));
-                json_object_set_new(cur, "name", json_string(name));
+                json_object_set_new(cur, "name", json_string(jstr(a, "name")));
                 if (json_is_array(json_object_get(a, "changes")))
                     json_object_set_new(cur, "changes",
                                         json_deep_copy(json_object_get(a, "changes")));
                 json_object_set_new(cur, "fromCall", json_false());
                 continue;
             }
-            cur = new_block(action, res, name, json_object_get(a, "changes"), false);
+            cur = new_block(action, res, jstr(a, "name"), json_object_get(a, "changes"), false);
             json_array_append_new(out, cur);
             continue;
         }
         if (cur != NULL && json_is_false(json_object_get(cur, "fromCall")) &&
             json_array_size(json_object_get(cur, "calls")) == 0 &&
-            strcmp(jstr(cur, "action"), action) == 0) {
+            (strcmp(jstr(cur, "action"), action) == 0 || note_matches_call(cur, a))) {
             /* the first call after a note makes the noted change */
-        } else if (cur == NULL || note_follows(json_array_get(actions, i + 1), action, res) ||
+        } else if (cur == NULL ||
+                   (next != NULL && json_object_get(next, "call") == NULL &&
+                    note_matches_call(next, a)) ||
                    !((strcmp(jstr(cur, "action"), "create") == 0 ||
                       strcmp(jstr(cur, "action"), action) == 0) &&
                      call_names_block(cur, res))) {
-            cur = new_block(action, res, "", NULL, true);
+            cur = new_block(call_action(jstr(a, "call"), action), res, "", NULL, true);
             json_array_append_new(out, cur);
         }
         json_array_append_new(json_object_get(cur, "calls"), json_string(jstr(a, "call")));

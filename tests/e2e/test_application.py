@@ -43,6 +43,7 @@ spec:
   notifications:
     email: [{email}]
   dashboard: {dashboard}
+  rollout: {{strategy: allAtOnce, scaleDownDelay: 1s}}
 """
 
 MINIMAL = """apiVersion: aviary.io/v1alpha1
@@ -454,11 +455,12 @@ def listener_weights(elb, listener_arn, by_name, app):
     return (w[by_name[f"{app}-tga"]["TargetGroupArn"]], w[by_name[f"{app}-tgb"]["TargetGroupArn"]])
 
 
-def scaling_state(aws, app):
+def scaling_state(aws, app, slot="a"):
     aas = aws("application-autoscaling")
-    rid = f"service/aviary-{app}/{app}-a"
-    targets = aas.describe_scalable_targets(ServiceNamespace="ecs",
-                                            ResourceIds=[rid])["ScalableTargets"]
+    rid = f"service/aviary-{app}/{app}-{slot}"
+    targets = aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    targets = [t for t in targets if t["ResourceId"].startswith(f"service/aviary-{app}/")]
+    assert [t["ResourceId"] for t in targets] in ([], [rid]), (rid, targets)
     policies = aas.describe_scaling_policies(ServiceNamespace="ecs",
                                              ResourceId=rid)["ScalingPolicies"]
     tracked = {}
@@ -560,7 +562,17 @@ def test_converge_check_everything_quiet_drift_update_plan_delete(aviary, emulat
     plan = r.stdout
     assert "Plan: 0 to create," in plan and "to change" in plan
     changes = int(plan.split("Plan: 0 to create, ")[1].split(" to change")[0])
-    assert changes >= 5, plan
+    assert "Plan: 0 to create, 6 to change, 0 to delete." in plan, plan
+    for line in (f"~ target group {app}-tga  (elbv2.ModifyTargetGroup)",
+                 'HealthCheckPath: "/hacked" -> "/health"',
+                 f"~ listener HTTP listener :80 of {app}-alb  (elbv2.ModifyListener)",
+                 "DefaultActions: forward a=50 b=50 -> forward a=100 b=0",
+                 f"~ scalable target service/aviary-{app}/{app}-a",
+                 "MinCapacity: 1 -> 2", "MaxCapacity: 9 -> 4",
+                 f"~ CloudWatch dashboard aviary-{app}  (cloudwatch.PutDashboard)",
+                 f"~ {net['tasks_sg']}  (ec2.RevokeSecurityGroupIngress)",
+                 f"~ {net['lb_sg']}  (ec2.AuthorizeSecurityGroupIngress)"):
+        assert line in plan, (line, plan)
     assert "/hacked" in plan and "/health" in plan, plan
     as_json = json.loads(aviary.run("plan", "-o", "json", path, check=True).stdout)
     assert as_json["change"] == changes and as_json["create"] == 0
@@ -596,16 +608,19 @@ def test_converge_check_everything_quiet_drift_update_plan_delete(aviary, emulat
     d.wait_reconciles(2)
     assert mutating(emulator) == []
 
-    # In-place updates: scaling, health check, notifications, dashboard.
+    # Updates: scaling, notifications and dashboard in place; a health check
+    # is part of the revision, so it goes out as a rollout (allAtOnce here).
     write_atomic(src, f"{app}.yaml", full_manifest(app, path="/ready", min=1, max=6, cpu=50,
                                                    extra_scaling="", email="ops@example.com",
                                                    dashboard="false"))
-    d.wait_ready(app, generation=2)
-    wait_for(lambda: scaling_state(aws, app) == ([(1, 6)],
-                                                 {"ECSServiceAverageCPUUtilization": 50.0}),
-             timeout=30, message="scaling updated")
-    assert elb.describe_target_groups(TargetGroupArns=[tgs[f"{app}-tga"]["TargetGroupArn"]])[
+    o = d.wait_ready(app, generation=2)
+    slot = o["rollout"]["stableSlot"]
+    wait_for(lambda: scaling_state(aws, app, slot) == (
+        [(1, 6)], {"ECSServiceAverageCPUUtilization": 50.0}), timeout=30,
+        message="scaling updated")
+    assert elb.describe_target_groups(TargetGroupArns=[tgs[f"{app}-tg{slot}"]["TargetGroupArn"]])[
         "TargetGroups"][0]["HealthCheckPath"] == "/ready"
+    assert listener_weights(elb, listener, tgs, app) == ((100, 0) if slot == "a" else (0, 100))
     check_notifications(aws, app, ["ops@example.com"])
     assert cw.list_dashboards(DashboardNamePrefix=f"aviary-{app}")["DashboardEntries"] == []
     assert "dashboardUrl" not in d.obj(app)
@@ -826,6 +841,19 @@ def test_apply_wait_converges_the_example_and_run_continues(aviary, emulator, aw
     r = aviary.run("apply", example, check=True)
     assert "fraud-model: pass 1: Ready" in r.stdout
     assert mutating(emulator) == []
+
+    # A new image whose canary pauses for `aviary promote` (which needs the
+    # daemon): apply --wait stops there with exit 1 and says why.
+    emulator.push_image(image.replace("1.4.2", "1.4.3"))
+    text = open(example).read().replace("fraud:1.4.2", "fraud:1.4.3")
+    steps = text[text.index("      steps:"):text.index("    analysis:")]
+    text = text.replace(steps, "      steps:\n        - setWeight: 10\n        - pause: {}\n")
+    paused = tmp_path / "paused.yaml"
+    paused.write_text(text)
+    r = aviary.run("apply", str(paused), "--wait", "--timeout", "90s", "--state-dir", state,
+                   timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "fraud-model: not Ready: phase Paused" in r.stderr, r.stdout + r.stderr
 
 
 def test_apply_wait_fails_with_the_reason_for_an_invalid_certificate(aviary, emulator, tmp_path):
