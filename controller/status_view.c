@@ -182,7 +182,13 @@ static void print_analysis(FILE *out, const json_t *rollout)
             snprintf(rows[i + 1][2], CELL, "%.4g", json_number_value(v));
         else
             snprintf(rows[i + 1][2], CELL, "-");
-        snprintf(rows[i + 1][3], CELL, "%s", str(m, "threshold", "-"));
+        if (str(m, "thresholdText", NULL) != NULL)
+            snprintf(rows[i + 1][3], CELL, "%s", str(m, "thresholdText", "-"));
+        else if (json_is_number(json_object_get(m, "threshold")))
+            snprintf(rows[i + 1][3], CELL, "%.4g",
+                     json_number_value(json_object_get(m, "threshold")));
+        else
+            snprintf(rows[i + 1][3], CELL, "-");
         snprintf(rows[i + 1][4], CELL, "%lld",
                  (long long)json_integer_value(json_object_get(m, "samples")));
         snprintf(rows[i + 1][5], CELL, "%s", str(m, "verdict", "-"));

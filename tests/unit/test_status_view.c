@@ -102,6 +102,23 @@ static void test_detail_lists_conditions_and_events(void **state)
     json_decref(obj);
 }
 
+static void test_detail_analysis_threshold(void **state)
+{
+    json_t *obj =
+        json_pack("{s:s, s:s, s:{s:[{s:s, s:s, s:f, s:f, s:s, s:i, s:s}]}}", "name", "fraud-model",
+                  "kind", "Application", "rollout", "analysis", "time", "2026-11-27T07:09:00Z",
+                  "metric", "error-rate", "value", 0.3, "threshold", 0.02, "thresholdText",
+                  "max 0.02", "samples", 120, "verdict", "Failed");
+    char *out = capture_table(obj, 1795763400, 1);
+    (void)state;
+
+    assert_non_null(strstr(out, "Analysis:\nTIME                  METRIC      VALUE  THRESHOLD  "
+                                "SAMPLES  VERDICT\n2026-11-27T07:09:00Z  error-rate  0.3    max "
+                                "0.02   120      Failed\n"));
+    free(out);
+    json_decref(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_traffic_bar),
         cmocka_unit_test(test_table_is_aligned),
         cmocka_unit_test(test_detail_lists_conditions_and_events),
+        cmocka_unit_test(test_detail_analysis_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
