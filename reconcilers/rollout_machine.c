@@ -567,7 +567,7 @@ static void finish_rollback(struct ctx *c)
     s->progress_deadline_at = 0;
     s->paused_reason[0] = '\0';
     event(c, "Warning", "RolledBack", "revision %s rolled back at step %d (%d%%): %s: %s",
-          s->canary_revision, d->step, d->weight, d->reason, d->detail);
+          s->canary_revision, d->step + 1, d->weight, d->reason, d->detail);
 }
 
 static void begin_rollback(struct ctx *c, const char *reason, const struct analysis_round *r,
