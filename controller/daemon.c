@@ -27,6 +27,8 @@
 #include "controller/source_s3.h"
 #include "controller/store.h"
 #include "controller/workqueue.h"
+#include "reconcilers/alerts.h"
+#include "reconcilers/metrics_batcher.h"
 #include "reconcilers/status.h"
 
 #define DAEMON_WORKERS_MAX 64
@@ -1006,6 +1008,10 @@ out_store:
     index_free(&d->current_index);
     free(d->current_applied);
     free(d->missing);
+    /* The shared GetMetricData batcher and webhook transport outlive every
+     * reconcile; the workers are joined, so nothing uses them any more. */
+    metrics_batcher_shared_free();
+    alerts_http_shared_free();
     aws_client_free(d->aws);
 out_loop:
     uv_loop_close(&d->loop);
