@@ -60,6 +60,9 @@ bench: deps build
 	@for b in $(BUILD)/bench/bench_*; do [ -x "$$b" ] || continue; \
 	  echo "== $$(basename $$b)"; $$b || exit 1; done
 	AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary $(PYTHON) tests/bench/bench_controller.py
+	AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary $(PYTHON) tests/bench/bench_application.py
+	@[ ! -f tests/bench/bench_rollout.py ] || \
+	  AVIARY_BIN=$(CURDIR)/$(BUILD)/aviary $(PYTHON) tests/bench/bench_rollout.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
