@@ -606,6 +606,26 @@ static const char *route_destination(const json_t *route, const char **member)
     return NULL;
 }
 
+/* The private table's default route through the NAT gateway is created
+ * only once the gateway is available (a later pass than the table), so
+ * whether it was ever there is kept in status.resources.network.natRoute
+ * (the NAT gateway it was created through): its absence then is drift, its
+ * first creation is not. */
+static const char *nat_route_recorded(const struct net *n, int t)
+{
+    return t == RT_PRIVATE ? json_string_value(json_object_get(n->res, "natRoute")) : NULL;
+}
+
+static void nat_route_record(struct net *n, int t, const char *target)
+{
+    if (t != RT_PRIVATE || n->ctx->plan)
+        return;
+    if (target != NULL)
+        json_object_set_new(n->res, "natRoute", json_string(target));
+    else
+        json_object_del(n->res, "natRoute");
+}
+
 /* Routes of table t: the default route through target_member=target (none
  * when target is NULL), the local route, nothing else that was added by
  * hand. `fresh`: the table was just created (changes are not drift). */
@@ -614,6 +634,7 @@ static int converge_routes(struct net *n, int t, const json_t *table, bool fresh
 {
     struct app_ctx *ctx = n->ctx;
     const json_t *r;
+    const char *recorded = nat_route_recorded(n, t);
     bool have_default = false;
     char what[256];
     size_t i;
@@ -628,10 +649,17 @@ static int converge_routes(struct net *n, int t, const json_t *table, bool fresh
             have_default = true;
             if (strcmp(jstr(r, target_member), target) == 0)
                 continue;
-            snprintf(what, sizeof(what), "default route changed to %s",
-                     json_string_value(json_object_get(r, "GatewayId")) ? jstr(r, "GatewayId")
-                                                                        : jstr(r, "NatGatewayId"));
-            app_note_drift(ctx, n->table[t], what);
+            if (recorded != NULL && strcmp(jstr(r, "NatGatewayId"), recorded) == 0) {
+                /* Through the NAT gateway aviary replaced: an update. */
+                snprintf(what, sizeof(what), "default route: %s -> %s", recorded, target);
+                app_note_change(ctx, "update", "ec2:route", n->table[t], json_pack("[s]", what));
+            } else {
+                snprintf(what, sizeof(what), "default route changed to %s",
+                         json_string_value(json_object_get(r, "GatewayId"))
+                             ? jstr(r, "GatewayId")
+                             : jstr(r, "NatGatewayId"));
+                app_note_drift(ctx, n->table[t], what);
+            }
             if (app_write(ctx, n->table[t], "ec2", "ReplaceRoute",
                           json_pack("{s:s, s:s, s:s}", "RouteTableId", n->table[t],
                                     "DestinationCidrBlock", ANYWHERE, target_member, target),
@@ -652,14 +680,19 @@ static int converge_routes(struct net *n, int t, const json_t *table, bool fresh
             return -1;
     }
     if (target != NULL && !have_default) {
-        if (!fresh)
+        if (!fresh && (t != RT_PRIVATE || recorded != NULL)) {
             app_note_drift(ctx, n->table[t], "default route deleted");
+        } else if (t == RT_PRIVATE) {
+            snprintf(what, sizeof(what), "%s -> %s", ANYWHERE, target);
+            app_note_change(ctx, "create", "ec2:route", n->table[t], json_pack("[s]", what));
+        }
         if (app_write(ctx, n->table[t], "ec2", "CreateRoute",
                       json_pack("{s:s, s:s, s:s}", "RouteTableId", n->table[t],
                                 "DestinationCidrBlock", ANYWHERE, target_member, target),
                       NULL, NULL) < 0)
             return -1;
     }
+    nat_route_record(n, t, target);
     return 0;
 }
 

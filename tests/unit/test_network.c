@@ -781,6 +781,33 @@ static void test_drift_reverted(void **state)
     check_managed(f, false);
 }
 
+/* The private default route through the NAT gateway is created on the
+ * pass after the gateway becomes available: a create, not drift. Deleted by
+ * hand afterwards, it is drift. */
+static void test_nat_route_created_not_drift(void **state)
+{
+    struct fx *f = *state;
+    json_t *tables;
+    const json_t *priv;
+
+    until_ready(f, false);
+    assert_false(has_event(f, "DriftCorrected", ""));
+    assert_true(has_event(f, "Created", "ec2:route "));
+    tables = tagged(f, "DescribeRouteTables", "RouteTables");
+    priv = by_name(tables, "aviary-fraud-model-private");
+    assert_non_null(route_to(priv, "0.0.0.0/0"));
+    assert_string_equal(jstr(net_res(f), "natRoute"), jstr(net_res(f), "natGatewayId"));
+    json_decref(ec2(f, "DeleteRoute",
+                    json_pack("{s:s, s:s}", "RouteTableId", jstr(priv, "RouteTableId"),
+                              "DestinationCidrBlock", "0.0.0.0/0")));
+    json_decref(tables);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_true(has_event(f, "DriftCorrected", "default route deleted"));
+    tables = tagged(f, "DescribeRouteTables", "RouteTables");
+    assert_non_null(route_to(by_name(tables, "aviary-fraud-model-private"), "0.0.0.0/0"));
+    json_decref(tables);
+}
+
 static void test_port_change_in_place(void **state)
 {
     struct fx *f = *state;
@@ -1035,6 +1062,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_existing_vpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_vpc_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drift_reverted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nat_route_created_not_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_change_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_waits_for_dependencies, setup, teardown),
