@@ -943,12 +943,12 @@ static int sync_rules(struct net *n, int k, bool egress, const json_t *current,
     struct app_ctx *ctx = n->ctx;
     static const struct sg_rule all_out = {"-1", -1, -1, PEER_CIDR4, ANYWHERE, NULL};
     struct sg_rule *have = calloc(SG_MAX_RULES, sizeof(*have));
-    json_t *revoke = json_array(), *grant = json_array();
+    json_t *revoke = json_array(), *grant = json_array(), *changes = json_array();
     char what[512] = "", one[192];
     size_t n_have = 0;
     int rc = -1;
 
-    if (have == NULL || revoke == NULL || grant == NULL) {
+    if (have == NULL || revoke == NULL || grant == NULL || changes == NULL) {
         app_fail(ctx, false, "%s: out of memory", n->sg[k]);
         goto out;
     }
@@ -967,6 +967,8 @@ static int sync_rules(struct net *n, int k, bool egress, const json_t *current,
         snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s %s %s",
                  what[0] ? ", " : "", change == RULES_DRIFT ? "extra" : "revoke",
                  egress ? "egress" : "ingress", one);
+        json_array_append_new(changes,
+                              json_sprintf("%s %s: remove", egress ? "egress" : "ingress", one));
     }
     for (size_t i = 0; i < n_want; i++) {
         if (has_rule(have, n_have, &want[i]))
@@ -976,12 +978,18 @@ static int sync_rules(struct net *n, int k, bool egress, const json_t *current,
         snprintf(what + strlen(what), sizeof(what) - strlen(what), "%s%s %s %s",
                  what[0] ? ", " : "", change == RULES_DRIFT ? "missing" : "authorize",
                  egress ? "egress" : "ingress", one);
+        json_array_append_new(changes,
+                              json_sprintf("%s %s: add", egress ? "egress" : "ingress", one));
     }
     if (json_array_size(revoke) == 0 && json_array_size(grant) == 0) {
         rc = 0;
         goto out;
     }
-    if (change == RULES_DRIFT)
+    /* Drift is an event outside plan mode; in a plan (where app_note_drift
+     * records nothing) it is an update naming each rule. */
+    if (change == RULES_DRIFT && ctx->plan)
+        app_note_change(ctx, "update", "ec2:security-group", n->sg[k], json_incref(changes));
+    else if (change == RULES_DRIFT)
         app_note_drift(ctx, n->sg[k], what);
     else if (change == RULES_UPDATE)
         app_note_change(ctx, "update", "ec2:security-group", n->sg[k],
@@ -1003,6 +1011,7 @@ static int sync_rules(struct net *n, int k, bool egress, const json_t *current,
 out:
     json_decref(revoke);
     json_decref(grant);
+    json_decref(changes);
     free(have);
     return rc;
 }

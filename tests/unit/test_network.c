@@ -808,6 +808,40 @@ static void test_nat_route_created_not_drift(void **state)
     json_decref(tables);
 }
 
+/* A plan of a drifted security group names each rule it would change. */
+static void test_plan_names_drifted_rules(void **state)
+{
+    struct fx *f = *state;
+    char lb[64];
+    const json_t *a, *c;
+    bool seen = false;
+    size_t i, j;
+    int before;
+
+    set_network(f, "{\"cidr\": \"10.40.0.0/16\", \"natGateway\": false}");
+    until_ready(f, false);
+    snprintf(lb, sizeof(lb), "%s", jstr(net_res(f), "lbSecurityGroup"));
+    json_decref(ec2(f, "AuthorizeSecurityGroupIngress",
+                    json_pack("{s:s, s:[{s:s, s:i, s:i, s:[{s:s}]}]}", "GroupId", lb,
+                              "IpPermissions", "IpProtocol", "tcp", "FromPort", 22, "ToPort", 22,
+                              "IpRanges", "CidrIp", "0.0.0.0/0")));
+    before = mutating(f);
+    assert_int_equal(pass(f, false, true, NULL), APP_STEP_READY);
+    assert_int_equal(mutating(f), before);
+    json_array_foreach(f->plan, i, a)
+    {
+        if (strcmp(jstr(a, "action"), "update") != 0 || strcmp(jstr(a, "name"), lb) != 0)
+            continue;
+        json_array_foreach(json_object_get(a, "changes"), j, c)
+        {
+            if (strcmp(json_string_value(c), "ingress tcp 22 0.0.0.0/0: remove") == 0)
+                seen = true;
+        }
+    }
+    if (!seen)
+        fail_msg("plan does not name the SSH rule: %s", json_dumps(f->plan, 0));
+}
+
 static void test_port_change_in_place(void **state)
 {
     struct fx *f = *state;
@@ -1063,6 +1097,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_existing_vpc_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drift_reverted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nat_route_created_not_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_names_drifted_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_change_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_waits_for_dependencies, setup, teardown),
