@@ -1016,6 +1016,14 @@ out:
     return rc;
 }
 
+/* spec.rollout.blueGreen.testPort when the strategy is blueGreen, else 0. */
+static int blue_green_test_port(struct app_ctx *ctx)
+{
+    if (strcmp(app_spec_str(ctx, "rollout.strategy", ""), "blueGreen") != 0)
+        return 0;
+    return (int)app_spec_int(ctx, "rollout.blueGreen.testPort", 8080);
+}
+
 static int converge_security_groups(struct net *n)
 {
     struct app_ctx *ctx = n->ctx;
@@ -1026,8 +1034,14 @@ static int converge_security_groups(struct net *n)
         "aviary: load balancer (HTTP and HTTPS from anywhere)",
         "aviary: tasks (the container port from the load balancer)"};
     const json_t *prev_port = json_object_get(n->res, "tasksPort");
-    struct sg_rule lb_in[2] = {{"tcp", 80, 80, PEER_CIDR4, ANYWHERE, "HTTP"},
-                               {"tcp", 443, 443, PEER_CIDR4, ANYWHERE, "HTTPS"}};
+    /* With blueGreen, the test listener's port too, from the VPC only: it
+     * serves the unpromoted revision (not for the internet). */
+    struct sg_rule lb_in[3] = {{"tcp", 80, 80, PEER_CIDR4, ANYWHERE, "HTTP"},
+                               {"tcp", 443, 443, PEER_CIDR4, ANYWHERE, "HTTPS"},
+                               {"tcp", 0, 0, PEER_CIDR4, "", "blue/green test listener"}};
+    size_t n_lb_in = 2;
+    const json_t *prev_test = json_object_get(n->res, "lbTestPort");
+    int test_port = blue_green_test_port(ctx);
     struct sg_rule tasks_in = {"tcp", n->port, n->port, PEER_GROUP, "", "from the load balancer"};
     struct sg_rule all_out = {"-1", -1, -1, PEER_CIDR4, ANYWHERE, NULL};
     struct aws_error err;
@@ -1070,9 +1084,25 @@ static int converge_security_groups(struct net *n)
             change = RULES_CREATED;
         }
         if (k == SG_LB) {
-            if (sync_rules(n, k, false, json_object_get(found[k], "IpPermissions"), lb_in, 2,
-                           change) != 0)
+            enum rule_change in_change = change;
+            long prev = json_is_integer(prev_test) ? (long)json_integer_value(prev_test) : 0;
+            if (test_port > 0) {
+                lb_in[2].from = lb_in[2].to = test_port;
+                snprintf(lb_in[2].peer, sizeof(lb_in[2].peer), "%s", n->cidr);
+                n_lb_in = 3;
+            }
+            /* The strategy or test port changed: an update, not drift. */
+            if (change == RULES_DRIFT && prev != test_port)
+                in_change = RULES_UPDATE;
+            if (sync_rules(n, k, false, json_object_get(found[k], "IpPermissions"), lb_in, n_lb_in,
+                           in_change) != 0)
                 goto out;
+            if (!ctx->plan) {
+                if (test_port > 0)
+                    json_object_set_new(n->res, "lbTestPort", json_integer(test_port));
+                else
+                    json_object_del(n->res, "lbTestPort");
+            }
         } else {
             enum rule_change in_change = change;
             snprintf(tasks_in.peer, sizeof(tasks_in.peer), "%s", n->sg[SG_LB]);
@@ -1128,6 +1158,8 @@ static int check_existing(struct net *n, const json_t *public_ids, const json_t 
             app_fail(ctx, true, "spec.network.vpcId: VPC %s does not exist", n->vpc);
         goto out;
     }
+    set_id(n->cidr, sizeof(n->cidr),
+           jstr(json_array_get(json_object_get(out, "Vpcs"), 0), "CidrBlock"));
     json_decref(out);
     out = NULL;
     append_ids(ids, public_ids);

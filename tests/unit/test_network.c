@@ -842,6 +842,45 @@ static void test_plan_names_drifted_rules(void **state)
         fail_msg("plan does not name the SSH rule: %s", json_dumps(f->plan, 0));
 }
 
+/* blueGreen: the test listener's port is open on the load balancer group
+ * from the VPC's CIDR only, and closed again when the strategy changes
+ * (an update, not drift). */
+static void test_blue_green_test_port(void **state)
+{
+    struct fx *f = *state;
+    char lb[64];
+    json_t *sg;
+    int before;
+
+    set_network(f, "{\"cidr\": \"10.40.0.0/16\", \"natGateway\": false}");
+    json_object_set_new(
+        f->spec, "rollout",
+        json_pack("{s:s, s:{s:i}}", "strategy", "blueGreen", "blueGreen", "testPort", 8443));
+    until_ready(f, false);
+    snprintf(lb, sizeof(lb), "%s", jstr(net_res(f), "lbSecurityGroup"));
+    sg = security_group(f, lb);
+    assert_true(has_rule(sg, "IpPermissions", "tcp", 8443, "10.40.0.0/16", NULL));
+    assert_false(has_rule(sg, "IpPermissions", "tcp", 8443, "0.0.0.0/0", NULL));
+    assert_true(has_rule(sg, "IpPermissions", "tcp", 80, "0.0.0.0/0", NULL));
+    assert_int_equal(rule_count(sg, "IpPermissions"), 3);
+    json_decref(sg);
+    before = mutating(f);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_int_equal(mutating(f), before);
+    /* Back to a strategy without a test listener: the rule goes. */
+    json_object_set_new(f->spec, "rollout", json_pack("{s:s}", "strategy", "allAtOnce"));
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    sg = security_group(f, lb);
+    assert_false(has_rule(sg, "IpPermissions", "tcp", 8443, "10.40.0.0/16", NULL));
+    assert_int_equal(rule_count(sg, "IpPermissions"), 2);
+    json_decref(sg);
+    assert_false(has_event(f, "DriftCorrected", ""));
+    assert_true(has_event(f, "Updated", lb));
+    before = mutating(f);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_int_equal(mutating(f), before);
+}
+
 static void test_port_change_in_place(void **state)
 {
     struct fx *f = *state;
@@ -1098,6 +1137,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drift_reverted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nat_route_created_not_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_names_drifted_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blue_green_test_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port_change_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_waits_for_dependencies, setup, teardown),
