@@ -266,11 +266,18 @@ static void note_diff(struct app_ctx *ctx, bool drift, const char *resource, con
                       json_t *changes)
 {
     if (drift) {
-        char *what = json_dumps(changes, JSON_COMPACT);
-        char label[300];
+        char what[512] = "", label[300];
+        const json_t *c;
+        size_t i, len;
+        /* "MinCapacity: 1 -> 2, MaxCapacity: 9 -> 4" */
+        json_array_foreach(changes, i, c)
+        {
+            len = strlen(what);
+            snprintf(what + len, sizeof(what) - len, "%s%s", i ? ", " : "",
+                     json_string_value(c) ? json_string_value(c) : "");
+        }
         snprintf(label, sizeof(label), "%s %s", resource, name);
-        app_note_drift(ctx, label, what ? what : "settings");
-        free(what);
+        app_note_drift(ctx, label, what[0] ? what : "settings");
         if (ctx->plan) {
             app_note_change(ctx, "update", resource, name, changes);
             return;

@@ -263,6 +263,20 @@ static bool has_event(struct fixture *f, const char *reason)
     return false;
 }
 
+/* True when an event's message contains needle. */
+static bool has_message(struct fixture *f, const char *needle)
+{
+    json_t *e;
+    size_t i;
+
+    json_array_foreach(json_object_get(f->status, "events"), i, e)
+    {
+        if (strstr(str(e, "message"), needle) != NULL)
+            return true;
+    }
+    return false;
+}
+
 static void test_create_then_quiet(void **state)
 {
     struct fixture *f = *state;
@@ -381,6 +395,9 @@ static void test_drift_reverted(void **state)
                      300);
     json_decref(pols);
     assert_true(has_event(f, "DriftCorrected"));
+    /* The changes read as a list, not as a JSON array. */
+    assert_true(has_message(f, "(MinCapacity: 1 -> 2, MaxCapacity: 9 -> 5"));
+    assert_false(has_message(f, "[\""));
 }
 
 static void test_update_in_place(void **state)
