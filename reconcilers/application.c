@@ -78,6 +78,10 @@ static void converge(struct app_ctx *ctx, struct reconcile_result *res)
         }
     }
     json_object_del(ctx->status, "failedStep");
+    /* Every concern is READY: AWS matches this spec (a rollout of its
+     * revision may still be progressing; status.rollout says so). */
+    if (!ctx->plan)
+        json_object_set_new(ctx->status, "observedGeneration", json_integer(ctx->req->generation));
     if (status_set_condition(ctx->status, "Synced", "True", "Converged", "AWS matches the manifest",
                              now))
         status_add_event(ctx->status, "Normal", "Converged", "AWS matches the manifest", now);
