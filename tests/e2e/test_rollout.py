@@ -41,6 +41,7 @@ RPS = 100  # requests per second per load balancer (default 20 gives tiny 1 s wi
 HOOK_KEY_ENV = "AVIARY_TEST_HOOK_KEY"
 HOOK_KEY = "e2e-webhook-secret-0123456789"
 INTERVAL = "1s"  # analysis interval: windows of one second
+WORKERS = 2
 
 
 class Fatal(AssertionError):
@@ -75,7 +76,7 @@ def image(app, tag):
 
 def manifest(name, net, tag="1", steps=None, metrics=None, analysis=None, strategy="canary",
              rollout=None, webhooks=None, on_promotion=False, scaling=None, env=None,
-             blue_green=None):
+             blue_green=None, dashboard=False):
     """An Application with a network of its own (no NAT gateway: the emulator
     keeps AWS's five Elastic IPs), second-scale health checks and rollout."""
     ana = {"interval": INTERVAL, "failureLimit": 0, "minRequests": 10, "inconclusiveLimit": 3,
@@ -97,7 +98,7 @@ def manifest(name, net, tag="1", steps=None, metrics=None, analysis=None, strate
             "scaling": scaling or {"min": 2, "max": 4},
             "notifications": {"onScaling": False, "onPromotion": on_promotion,
                               "webhooks": webhooks or []},
-            "dashboard": False, "rollout": ro}
+            "dashboard": dashboard, "rollout": ro}
     doc = {"apiVersion": "aviary.io/v1alpha1", "kind": "Application",
            "metadata": {"name": name}, "spec": spec}
     return yaml.safe_dump(doc, sort_keys=False)
@@ -159,8 +160,9 @@ class RawHooks:
 class Daemon:
     """`aviary run` on a manifest directory, its HTTP API and CLI commands."""
 
-    def __init__(self, aviary, source, state_dir, log_name, resync="1s", workers=2):
+    def __init__(self, aviary, source, state_dir, log_name, resync="1s", workers=2, args=()):
         self.aviary = aviary
+        self.args = list(args)
         self.source, self.state_dir, self.resync, self.workers = source, state_dir, resync, workers
         self.log_name = log_name
         self.starts = 0
@@ -173,7 +175,8 @@ class Daemon:
         self.current_log = log
         self.proc = self.aviary.start("run", "--source", self.source, "--state-dir",
                                       self.state_dir, "--listen", self.server, "--resync",
-                                      self.resync, "--workers", str(self.workers), log_name=log)
+                                      self.resync, "--workers", str(self.workers), *self.args,
+                                      log_name=log)
         poll(lambda: self.get("/readyz")[0] == 200, 20, "/readyz")
 
     def get(self, path):
@@ -235,20 +238,37 @@ class App:
     """One Application under test: its manifest, status, AWS resources,
     weight history and alerts."""
 
-    def __init__(self, lab, name, net, daemon=None, **kwargs):
+    def __init__(self, lab, name, net, **kwargs):
         self.lab, self.name, self.net = lab, name, net
-        self.daemon = daemon or lab.daemon
         self.kwargs = kwargs
         self.topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:aviary-{name}"
         self._resolved = False
+        self.src = os.path.join(lab.root, "apps", name, "manifests")
+        self.state = os.path.join(lab.root, "apps", name, "state")
+        os.makedirs(self.src, exist_ok=True)
+        self.daemon = None
+
+    # the application's own daemon (its own source and state directories)
+    def start(self):
+        """Starts (or restarts after kill) this application's daemon."""
+        if self.daemon is None:
+            self.daemon = Daemon(self.lab.aviary, self.src, self.state, f"{self.name}.log",
+                                 workers=WORKERS)
+        else:
+            self.daemon.start()
+        return self.daemon
+
+    def stop(self):
+        """SIGTERM; returns the exit code (ASan reports leaks through it)."""
+        code = self.daemon.stop() if self.daemon and self.daemon.proc.poll() is None else 0
+        return code
 
     # manifest
     def write(self, **changes):
         """Writes the manifest with `changes` to the constructor's arguments
         (kept for later writes)."""
         self.kwargs.update(changes)
-        write_atomic(self.daemon.source, f"{self.name}.yaml",
-                     manifest(self.name, self.net, **self.kwargs))
+        write_atomic(self.src, f"{self.name}.yaml", manifest(self.name, self.net, **self.kwargs))
 
     def profile(self, tag, **profile):
         self.lab.emulator.set_profile(image(self.name, tag), **profile)
@@ -403,7 +423,7 @@ def check_alert_text(alert, app, old_rev, new_rev, metric=None):
     assert "dashboard" in text.lower() or "console.aws.amazon.com" in text, text
 
 
-def wait_quiet(daemon, n=3, timeout=30):
+def wait_quiet(daemon, n=2, timeout=30):
     """n more finished reconciles (from /metrics): time for anything that
     should not happen to happen."""
     def count():
@@ -427,14 +447,8 @@ class Lab:
         self.aws = Aws(self.emulator)
         self.aviary = Aviary(aviary_bin, self.emulator, os.path.join(self.root, "aviary"))
         self.aviary.env[HOOK_KEY_ENV] = HOOK_KEY
-        self.src = os.path.join(self.root, "manifests")
-        os.makedirs(self.src, exist_ok=True)
-        self.daemon = None
         self.hooks = RawHooks()
-
-    def start_daemon(self, src=None, state=None, log_name="aviary.log"):
-        return Daemon(self.aviary, src or self.src, state or os.path.join(self.root, "state"),
-                      log_name)
+        self.apps = {}
 
     def stop(self):
         try:
@@ -460,7 +474,8 @@ SLOW = [{"setWeight": 20}, {"pause": {"duration": "60s"}}, {"setWeight": 50},
 SHARED = {
     "good": (101, dict(on_promotion=True, scaling={"min": 4, "max": 6},
                        webhooks=hooks_for("good"))),
-    "err5xx": (102, dict(steps=SLOW, webhooks=hooks_for("err5xx", raw=True))),
+    "err5xx": (102, dict(steps=SLOW, webhooks=hooks_for("err5xx", raw=True),
+                         dashboard=True)),
     "cpu": (103, dict(steps=SLOW, metrics=[{"name": "cpu", "type": "cpu", "max": 80}])),
     "latency": (104, dict(steps=SLOW, metrics=[
         {"name": "p99", "type": "latency", "stat": "p99", "max": 0.5}])),
@@ -475,16 +490,25 @@ SHARED = {
     "manual": (110, dict(steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 50},
                                 {"pause": {"duration": "60s"}}, {"setWeight": 80},
                                 {"pause": {"duration": "60s"}}])),
-    "bluegreen": (111, dict(strategy="blueGreen", rollout={"scaleDownDelay": "30s"},
+    "bgsmoke": (111, dict(strategy="blueGreen", rollout={"scaleDownDelay": "3s"},
+                          blue_green={"prePromotion": {"measurements": 2}},
+                          analysis={"minRequests": 0},
+                          metrics=[{"name": "smoke", "type": "cloudwatch", "max": 0.05,
+                                    "query": {"namespace": "Smoke/Test",
+                                              "metricName": "ErrorRate",
+                                              "dimensions": {"Revision": "${revision}"},
+                                              "stat": "Average"}}])),
+    "bluegreen": (113, dict(strategy="blueGreen", rollout={"scaleDownDelay": "8s"},
                             blue_green={"autoPromote": False,
-                                        "prePromotion": {"measurements": 2}},
-                            analysis={"minRequests": 0},
-                            metrics=[{"name": "smoke", "type": "cloudwatch", "max": 0.05,
-                                      "query": {"namespace": "Smoke/Test",
-                                                "metricName": "ErrorRate",
-                                                "dimensions": {"Revision": "${revision}"},
-                                                "stat": "Average"}}])),
+                                        "prePromotion": {"measurements": 0}})),
     "retried": (112, dict(steps=SLOW)),
+    "phoenix": (121, dict(steps=[{"setWeight": 20}, {"pause": {"duration": "3s"}},
+                                 {"setWeight": 50}, {"pause": {"duration": "3s"}}],
+                          on_promotion=True, rollout={"scaleDownDelay": "4s"},
+                          webhooks=hooks_for("phoenix"))),
+    "icarus": (122, dict(steps=[{"setWeight": 20}, {"pause": {"duration": "60s"}}],
+                         analysis={"failureLimit": 1}, webhooks=hooks_for("icarus"))),
+    "storm": (131, dict(steps=SLOW, webhooks=hooks_for("storm"))),
 }
 
 
@@ -515,28 +539,43 @@ def aviary_binary():
 
 @pytest.fixture(scope="module")
 def lab(request, tmp_path_factory, aviary_binary):
-    """One emulator and one daemon with every application the selected tests
-    of this module name, all created together and Ready."""
+    """One emulator with every application the selected tests of this module
+    name, created together (one daemon each, in parallel), Ready, and their
+    daemons stopped: a test runs only its own applications' daemons, so the
+    others' resyncs neither load the emulator nor share a client-side rate
+    limit with it."""
     names = []
     for item in request.session.items:
         if item.module is request.module:
             names.extend(n for n in getattr(item.function, "apps", ()) if n not in names)
     lab = Lab(tmp_path_factory.mktemp("rollout-lab"), aviary_binary)
     try:
-        lab.apps = {}
         for n in names:
             net, kwargs = SHARED[n]
             lab.apps[n] = App(lab, n, net, **_fill_urls(dict(kwargs), lab))
-            lab.apps[n].daemon = None
-        lab.daemon = lab.start_daemon()
+            lab.apps[n].write()
         for a in lab.apps.values():
-            a.daemon = lab.daemon
-            a.write()
+            a.start()
         for a in lab.apps.values():
             a.wait_ready()
+        codes = {a.name: a.stop() for a in lab.apps.values()}
+        assert set(codes.values()) == {0} or not codes, codes
         yield lab
     finally:
         lab.stop()
+
+
+@pytest.fixture
+def running(lab, request):
+    """Starts the daemons of the test's applications; stops them after it
+    (SIGTERM must exit 0: no sanitizer report)."""
+    apps = [lab.apps[n] for n in getattr(request.function, "apps", ())]
+    for a in apps:
+        a.start()
+        a.wait(lambda o: True, 15, "the status after the restart")
+    yield lab
+    codes = {a.name: a.stop() for a in apps}
+    assert set(codes.values()) <= {0}, codes
 
 
 def started_rollout(app, old_rev, timeout=20):
@@ -547,7 +586,8 @@ def started_rollout(app, old_rev, timeout=20):
 # ---- scenarios -------------------------------------------------------------------------
 
 @uses("good")
-def test_good_version_walks_every_step_and_promotes(lab):
+def test_good_version_walks_every_step_and_promotes(running):
+    lab = running
     app = lab.apps["good"]
     app.resolve()
     o = app.obj()
@@ -560,17 +600,20 @@ def test_good_version_walks_every_step_and_promotes(lab):
     r2 = o["rollout"]["canaryRevision"]
     assert o["phase"] == "Progressing", summary(o)
 
-    # Sizing: ceil(4 x 20%) = 1 task at 20%, ceil(4 x 50%) = 2 at 50%.
+    # Sizing: ceil(4 x 20%) = 1 task at 20%, ceil(4 x 50%) = 2 at 50%. The
+    # status is written after a reconcile's actions, so a sample may see the
+    # next step's scale-up early: keep the smallest count seen per weight.
     seen = {}
 
     def sized():
         ro = app.rollout()
         w = ro.get("weight")
         if w in (20, 50) and ro.get("phase") == "Progressing":
-            seen[w] = app.services()["b"]["desired"]
-        return 50 in seen
-    poll(sized, 40, "the canary at 50%", interval=0.05)
-    assert seen.get(20, 1) == 1 and seen[50] == 2, seen
+            n = app.services()["b"]["desired"]
+            seen[w] = min(n, seen.get(w, n))
+        return 50 in seen and seen[50] == 2
+    poll(sized, 40, "the canary at 50% with 2 tasks", interval=0.05)
+    assert seen[20] == 1, seen
 
     o = app.wait(lambda o: o["phase"] == "Ready" and revision_of(o) == r2, 60,
                  "promotion", forbid=("RolledBack", "RollingBack", "Paused"))
@@ -593,7 +636,7 @@ def test_good_version_walks_every_step_and_promotes(lab):
     # onPromotion: one alert, to SNS and to the webhook; no rollback alert.
     poll(lambda: len(app.alerts()) >= 1 and len(app.hooks("slack")) >= 1, 20,
          "the promotion alert")
-    wait_quiet(lab.daemon)
+    wait_quiet(app.daemon)
     alerts = app.alerts()
     assert len(alerts) == 1 and "promot" in alerts[0]["subject"].lower(), alerts
     assert len(app.hooks("slack")) == 1
@@ -601,7 +644,8 @@ def test_good_version_walks_every_step_and_promotes(lab):
 
 
 @uses("err5xx")
-def test_5xx_on_the_canary_rolls_back_at_the_first_step_with_one_alert(lab):
+def test_5xx_on_the_canary_rolls_back_at_the_first_step_with_one_alert(running):
+    lab = running
     app = lab.apps["err5xx"]
     app.resolve()
     r1 = revision_of(app.obj())
@@ -633,7 +677,7 @@ def test_5xx_on_the_canary_rolls_back_at_the_first_step_with_one_alert(lab):
     # Exactly one alert: one SNS publish, one call to each webhook.
     poll(lambda: app.alerts() and app.hooks("slack") and lab.hooks.get("err5xx-json"), 20,
          "the alert on every channel")
-    wait_quiet(lab.daemon, n=4)
+    wait_quiet(app.daemon)
     alerts = app.alerts()
     assert len(alerts) == 1, alerts
     check_alert_text(alerts[0], "err5xx", r1, r2, metric="error-rate")
@@ -661,7 +705,7 @@ def test_5xx_on_the_canary_rolls_back_at_the_first_step_with_one_alert(lab):
 
     # Not retried: later passes leave the rolled-back revision alone.
     emu_calls = len(lab.emulator.calls(service="ecs", operation="UpdateService"))
-    wait_quiet(lab.daemon, n=4)
+    wait_quiet(app.daemon)
     o = app.obj()
     assert o["phase"] == "RolledBack" and app.shares("b", since=t0) == [20, 0], summary(o)
     ecs_updates = [c for c in lab.emulator.calls(service="ecs", operation="UpdateService")]
@@ -670,7 +714,8 @@ def test_5xx_on_the_canary_rolls_back_at_the_first_step_with_one_alert(lab):
 
 
 @uses("cpu", "latency")
-def test_cpu_and_latency_breaches_roll_back(lab):
+def test_cpu_and_latency_breaches_roll_back(running):
+    lab = running
     cpu, lat = lab.apps["cpu"], lab.apps["latency"]
     revs = {}
     for a in (cpu, lat):
@@ -698,7 +743,8 @@ def test_cpu_and_latency_breaches_roll_back(lab):
 
 
 @uses("compare")
-def test_compare_stable_catches_a_worse_canary_below_the_absolute_threshold(lab):
+def test_compare_stable_catches_a_worse_canary_below_the_absolute_threshold(running):
+    lab = running
     app = lab.apps["compare"]
     app.resolve()
     r1 = revision_of(app.obj())
@@ -723,7 +769,8 @@ def test_compare_stable_catches_a_worse_canary_below_the_absolute_threshold(lab)
 
 
 @uses("quiet")
-def test_no_traffic_pauses_as_inconclusive_instead_of_promoting(lab):
+def test_no_traffic_pauses_as_inconclusive_instead_of_promoting(running):
+    lab = running
     app = lab.apps["quiet"]
     app.resolve()
     r1 = revision_of(app.obj())
@@ -739,24 +786,26 @@ def test_no_traffic_pauses_as_inconclusive_instead_of_promoting(lab):
     assert len(inc) >= 3 and not analysis(o, "Successful"), analysis(o)
     poll(lambda: app.alerts() and app.hooks("slack"), 20, "the pause alert")
     # Stays paused, at the first weight, with exactly one alert.
-    wait_quiet(lab.daemon, n=4)
+    wait_quiet(app.daemon)
     o = app.obj()
     assert o["phase"] == "Paused" and revision_of(o) == r1, summary(o)
     assert app.shares("b", since=t0) == [20], app.weights()
     assert len(app.alerts()) == 1 and len(app.hooks("slack")) == 1
     assert r2 in app.alerts()[0]["message"]
-    # With traffic back, `aviary resume` continues and the version promotes.
+    # With traffic back, `aviary resume` continues: measured, then the next step.
     app.set_traffic(RPS)
     r = app.daemon.cli("resume", "quiet")
     assert r.returncode == 0, r.stderr
-    o = app.wait(lambda o: o["phase"] == "Ready" and revision_of(o) == r2, 60, "promotion",
+    o = app.wait(lambda o: o["rollout"].get("weight") == 50, 30, "the next step",
                  forbid=("RolledBack",))
-    assert app.shares("b", since=t0) == [20, 50, 100], app.weights()
+    assert analysis(o, "Successful"), analysis(o)
+    assert app.shares("b", since=t0) == [20, 50], app.weights()
     assert events(o, "Command")
 
 
 @uses("sick", "crashy")
-def test_unhealthy_canary_tasks_hit_the_progress_deadline(lab):
+def test_unhealthy_canary_tasks_hit_the_progress_deadline(running):
+    lab = running
     sick, crashy = lab.apps["sick"], lab.apps["crashy"]
     revs = {}
     for a in (sick, crashy):
@@ -781,12 +830,14 @@ def test_unhealthy_canary_tasks_hit_the_progress_deadline(lab):
         poll(lambda: a.services()["b"]["desired"] == 0, 20, "canary scaled to 0")
         poll(lambda: len(a.alerts()) >= 1, 20, "the alert")
         assert a.elb_5xx(t0) == 0
-    wait_quiet(lab.daemon, n=3)
+    wait_quiet(sick.daemon)
+    wait_quiet(crashy.daemon)
     assert len(sick.alerts()) == 1 and len(crashy.alerts()) == 1
 
 
 @uses("change")
-def test_manifest_change_mid_rollout_restarts_with_the_new_revision(lab):
+def test_manifest_change_mid_rollout_restarts_with_the_new_revision(running):
+    lab = running
     app = lab.apps["change"]
     app.resolve()
     r1 = revision_of(app.obj())
@@ -817,7 +868,8 @@ def test_manifest_change_mid_rollout_restarts_with_the_new_revision(lab):
 
 
 @uses("manual")
-def test_manual_pause_promote_full_abort_retry(lab):
+def test_manual_pause_promote_full_abort_retry(running):
+    lab = running
     app = lab.apps["manual"]
     d = app.daemon
     app.resolve()
@@ -829,7 +881,7 @@ def test_manual_pause_promote_full_abort_retry(lab):
     o = app.wait(lambda o: o["phase"] == "Paused" and o["rollout"].get("weight") == 20, 30,
                  "the pause step", forbid=("RolledBack",))
     assert o["rollout"]["pausedReason"] == "PauseStep", summary(o)
-    wait_quiet(d, n=3)
+    wait_quiet(d)
     assert app.rollout()["weight"] == 20 and app.obj()["phase"] == "Paused"
     r = d.cli("promote", "manual")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -860,7 +912,7 @@ def test_manual_pause_promote_full_abort_retry(lab):
     assert "Aborted" in json.dumps(condition(o, "Degraded")), summary(o)
     assert app.shares("a", since=t1) == [20, 0], app.weights()  # slot a is the canary now
     poll(lambda: len(app.alerts()) == 1, 20, "the abort alert")
-    wait_quiet(d, n=3)
+    wait_quiet(d)
     assert app.obj()["phase"] == "RolledBack" and len(app.alerts()) == 1
     assert app.listener_now() == {"a": 0, "b": 100}
     # retry: the same revision from the first step.
@@ -909,78 +961,109 @@ class SmokeMetric:
         self.thread.join(timeout=5)
 
 
-@uses("bluegreen")
-def test_blue_green_promote_and_post_promotion_rollback(lab):
-    app = lab.apps["bluegreen"]
-    d = app.daemon
+@uses("bgsmoke")
+def test_blue_green_pre_promotion_analysis_then_one_call_switch(running):
+    lab = running
+    app = lab.apps["bgsmoke"]
     app.resolve()
     r1 = revision_of(app.obj())
     smoke = SmokeMetric(lab.aws)
     try:
         t0 = time.time()
         app.write(tag="2")
-        o = started_rollout(app, r1)
-        r2 = o["rollout"]["canaryRevision"]
+        r2 = started_rollout(app, r1)["rollout"]["canaryRevision"]
         smoke.values[r2] = 0.0
-        # Full size behind the test listener, measured, then waiting for promote.
-        o = app.wait(lambda o: o["phase"] == "Paused", 40, "awaiting promotion",
-                     forbid=("RolledBack", "Ready"))
-        assert o["rollout"]["pausedReason"] == "AwaitingPromotion", summary(o)
-        assert len(analysis(o, "Successful")) >= 2, analysis(o)
-        svc = app.services()
-        assert svc["b"]["desired"] == svc["a"]["desired"] == 2, svc
-        elb = lab.aws("elbv2")
-        test_ls = [x for x in elb.describe_listeners(LoadBalancerArn=app.lb_arn)["Listeners"]
-                   if x["Port"] == 8080]
-        assert len(test_ls) == 1, test_ls
-        fwd = test_ls[0]["DefaultActions"][0]
-        targets = [t["TargetGroupArn"] for t in fwd.get("ForwardConfig", {}).get(
-            "TargetGroups", [])] or [fwd.get("TargetGroupArn")]
-        assert app.tg["b"] in targets, fwd
-        assert app.shares("b", since=t0) == [], app.weights()  # users still on blue
-        assert d.cli("promote", "bluegreen").returncode == 0
-        o = app.wait(lambda o: o["rollout"].get("stableSlot") == "b", 20, "the switch",
-                     forbid=("RolledBack",))
-        # One call: 0 -> 100, nothing in between.
+        # Full size behind the test listener while users stay on blue.
+        seen = {}
+
+        def test_listener():
+            elb = lab.aws("elbv2")
+            ls = [x for x in elb.describe_listeners(LoadBalancerArn=app.lb_arn)["Listeners"]
+                  if x["Port"] == 8080]
+            if ls and app.rollout().get("stableSlot") == "a":
+                fwd = ls[0]["DefaultActions"][0]
+                seen["targets"] = [t["TargetGroupArn"] for t in fwd.get(
+                    "ForwardConfig", {}).get("TargetGroups", [])] or [fwd.get("TargetGroupArn")]
+                seen["services"] = app.services()
+            return seen
+        poll(test_listener, 40, "the test listener on port 8080")
+        assert app.tg["b"] in seen["targets"], seen
+        assert seen["services"]["b"]["desired"] == 2, seen
+        # Two successful measurements, then all traffic in one call.
+        o = app.wait(lambda o: o["rollout"].get("stableSlot") == "b", 40, "the switch",
+                     forbid=("RolledBack", "Paused"))
+        pre = [m for m in analysis(o, "Successful") if m["metric"] == "smoke"]
+        assert len(pre) >= 2, analysis(o)
         poll(lambda: app.listener_now() == {"a": 0, "b": 100}, 10, "listener switched")
         assert app.shares("b", since=t0) == [100], app.weights()
-        # Old slot kept at full size during scaleDownDelay.
-        assert app.services()["a"]["desired"] == 2
-
-        # r3: promoted, then its smoke metric goes bad: switch back in one call.
-        smoke.values[r2] = 0.0
-        o = app.wait(lambda o: o["phase"] == "Ready", 60, "r2 settled",
+        o = app.wait(lambda o: o["phase"] == "Ready" and revision_of(o) == r2, 40, "Ready",
                      forbid=("RolledBack",))
-        poll(lambda: app.services()["a"]["desired"] == 0, 60, "old slot scaled to 0")
-        t1 = time.time()
-        app.write(tag="3", rollout={"scaleDownDelay": "60s"})
-        o = started_rollout(app, r2)
-        r3 = o["rollout"]["canaryRevision"]
-        smoke.values[r3] = 0.0
-        app.wait(lambda o: o["phase"] == "Paused", 40, "r3 awaiting promotion",
-                 forbid=("RolledBack", "Ready"))
-        assert d.cli("promote", "bluegreen").returncode == 0
-        app.wait(lambda o: o["rollout"].get("stableSlot") == "a", 20, "r3 switch",
-                 forbid=("RolledBack",))
-        assert app.services()["b"]["desired"] == 2  # r2 kept at full size
-        smoke.values[r3] = 0.5
-        o = app.wait(lambda o: o["phase"] == "RolledBack", 30, "post-promotion rollback")
-        assert app.shares("a", since=t1) == [100, 0], app.weights()
-        assert app.listener_now() == {"a": 0, "b": 100}
-        assert o["rollout"]["stableSlot"] == "b" and revision_of(o) == r2, summary(o)
-        failed = analysis(o, "Failed")
-        assert failed and failed[-1]["metric"] == "smoke", failed
-        poll(lambda: app.services()["a"]["desired"] == 0, 20, "r3 scaled to 0")
-        poll(lambda: len(app.alerts()) == 1, 20, "the rollback alert")
-        wait_quiet(d, n=3)
-        assert len(app.alerts()) == 1
+        poll(lambda: app.services()["a"]["desired"] == 0, 30, "blue scaled to 0")
+        ls = lab.aws("elbv2").describe_listeners(LoadBalancerArn=app.lb_arn)["Listeners"]
+        assert [x["Port"] for x in ls] == [80], ls  # the test listener is gone
         assert app.elb_5xx(t0) == 0
     finally:
         smoke.stop()
 
 
+@uses("bluegreen")
+def test_blue_green_promote_and_post_promotion_rollback(running):
+    lab = running
+    app = lab.apps["bluegreen"]
+    d = app.daemon
+    app.resolve()
+    r1 = revision_of(app.obj())
+    t0 = time.time()
+    app.write(tag="2")
+    r2 = started_rollout(app, r1)["rollout"]["canaryRevision"]
+    # autoPromote: false: full size, then waiting for `aviary promote`.
+    o = app.wait(lambda o: o["phase"] == "Paused", 40, "awaiting promotion",
+                 forbid=("RolledBack", "Ready"))
+    assert o["rollout"]["pausedReason"] == "AwaitingPromotion", summary(o)
+    svc = app.services()
+    assert svc["b"]["desired"] == svc["a"]["desired"] == 2, svc
+    wait_quiet(d)
+    assert app.obj()["phase"] == "Paused" and app.shares("b", since=t0) == []
+    assert d.cli("promote", "bluegreen").returncode == 0
+    app.wait(lambda o: o["rollout"].get("stableSlot") == "b", 20, "the switch",
+             forbid=("RolledBack",))
+    poll(lambda: app.listener_now() == {"a": 0, "b": 100}, 10, "listener switched")
+    assert app.shares("b", since=t0) == [100], app.weights()  # one call: 0 -> 100
+    assert app.services()["a"]["desired"] == 2  # blue kept at full size meanwhile
+    app.wait(lambda o: o["phase"] == "Ready", 60, "r2 settled", forbid=("RolledBack",))
+    poll(lambda: app.services()["a"]["desired"] == 0, 60, "blue scaled to 0")
+
+    # r3 answers 30% 5xx once it has real users: switched back in one call.
+    app.profile("3", error_rate=0.3)
+    t1 = time.time()
+    app.write(tag="3")
+    started_rollout(app, r2)
+    app.wait(lambda o: o["phase"] == "Paused", 40, "r3 awaiting promotion",
+             forbid=("RolledBack", "Ready"))
+    assert d.cli("promote", "bluegreen").returncode == 0
+    app.wait(lambda o: o["rollout"].get("stableSlot") == "a" or o["phase"] == "RolledBack", 20,
+             "r3 switch")
+    o = app.wait(lambda o: o["phase"] == "RolledBack", 30, "post-promotion rollback",
+                 forbid=("Ready",))
+    assert app.shares("a", since=t1) == [100, 0], app.weights()
+    assert app.listener_now() == {"a": 0, "b": 100}
+    assert o["rollout"]["stableSlot"] == "b" and revision_of(o) == r2, summary(o)
+    failed = analysis(o, "Failed")
+    assert failed and failed[-1]["metric"] == "error-rate", failed
+    # Decided with r3 serving all users (the analysis entries say weight 0
+    # there: see /work/notes/issue6-bugs.md).
+    assert o["rollout"]["decision"]["weight"] == 100, o["rollout"]["decision"]
+    poll(lambda: app.services()["a"]["desired"] == 0, 20, "r3 scaled to 0")
+    assert app.services()["b"]["desired"] == 2
+    poll(lambda: len(app.alerts()) == 1, 20, "the rollback alert")
+    wait_quiet(d)
+    assert len(app.alerts()) == 1
+    assert app.elb_5xx(t0) == 0
+
+
 @uses("retried")
-def test_rolled_back_revision_is_not_retried_until_the_manifest_changes(lab):
+def test_rolled_back_revision_is_not_retried_until_the_manifest_changes(running):
+    lab = running
     app = lab.apps["retried"]
     d = app.daemon
     app.resolve()
@@ -993,7 +1076,7 @@ def test_rolled_back_revision_is_not_retried_until_the_manifest_changes(lab):
     # The profile becomes good: aviary must still not try r2 again by itself.
     app.profile("2", error_rate=0.0)
     registered = len(lab.emulator.calls(service="ecs", operation="RegisterTaskDefinition"))
-    wait_quiet(d, n=5)
+    wait_quiet(d)
     o = app.obj()
     assert o["phase"] == "RolledBack" and o["rollout"]["canaryRevision"] in (r2, ""), summary(o)
     assert app.shares("b", since=t0) == [20, 0]
@@ -1002,7 +1085,7 @@ def test_rolled_back_revision_is_not_retried_until_the_manifest_changes(lab):
         registered
     # Rewriting the same manifest (same revision) changes nothing either.
     app.write(tag="2")
-    wait_quiet(d, n=4)
+    wait_quiet(d)
     assert app.obj()["phase"] == "RolledBack" and app.shares("b", since=t0) == [20, 0]
     # A manifest change to another revision starts a rollout again.
     app.write(tag="2", env={"MODEL": "retried", "FIX": "1"})
@@ -1014,37 +1097,16 @@ def test_rolled_back_revision_is_not_retried_until_the_manifest_changes(lab):
     assert len(app.alerts()) == 1
 
 
-# ---- scenarios with a daemon or an emulator of their own -------------------------------
-
-@pytest.fixture
-def solo(tmp_path, aviary_binary):
-    """A fresh emulator and aviary runner for a scenario that kills the
-    daemon or injects faults into every call."""
-    lab = Lab(tmp_path, aviary_binary)
-    lab.apps = {}
-    try:
-        yield lab
-    finally:
-        lab.stop()
 
 
-def test_kill9_at_every_step_resumes_without_repeating_alerts(solo):
-    lab = solo
-    lab.daemon = d = lab.start_daemon()
-    steps = [{"setWeight": 20}, {"pause": {"duration": "3s"}}, {"setWeight": 50},
-             {"pause": {"duration": "3s"}}]
-    good = App(lab, "phoenix", 121, daemon=d, steps=steps, on_promotion=True,
-               rollout={"scaleDownDelay": "4s"}, webhooks=_fill_urls(
-                   {"webhooks": hooks_for("phoenix")}, lab)["webhooks"])
-    bad = App(lab, "icarus", 122, daemon=d, steps=[{"setWeight": 20},
-                                                  {"pause": {"duration": "60s"}}],
-              analysis={"failureLimit": 1}, webhooks=_fill_urls(
-                  {"webhooks": hooks_for("icarus")}, lab)["webhooks"])
+@uses("phoenix", "icarus")
+def test_kill9_at_every_step_resumes_without_repeating_alerts(running):
+    lab = running
+    good, bad = lab.apps["phoenix"], lab.apps["icarus"]
+    steps = good.kwargs["steps"]
     for a in (good, bad):
-        a.write()
-    for a in (good, bad):
-        a.wait_ready()
         a.resolve()
+    d = good.daemon
     r1 = revision_of(good.obj())
     registered_before = len(lab.emulator.calls(service="ecs", operation="RegisterTaskDefinition"))
     t0 = time.time()
@@ -1052,8 +1114,8 @@ def test_kill9_at_every_step_resumes_without_repeating_alerts(solo):
     r2 = started_rollout(good, r1)["rollout"]["canaryRevision"]
     seq = good.rollout().get("rolloutSeq")
     killed_at = []
-    # Kill at each step (0-based index, as in status.rollout.step), then
-    # while promoting/scaling down.
+    # kill -9 at each step (status.rollout.step, 0-based), restart on the
+    # same --state-dir: the rollout continues where it was.
     for target in range(len(steps)):
         ro = good.wait(lambda o: (o["rollout"].get("step") or 0) >= target or
                        o["rollout"].get("phase") in ("Promoting", "ScalingDown"), 40,
@@ -1062,10 +1124,11 @@ def test_kill9_at_every_step_resumes_without_repeating_alerts(solo):
         d.kill()
         d.start()
         ro = good.rollout()
-        assert ro.get("canaryRevision") in (r2, "") and ro.get("rolloutSeq") == seq, ro
-    o = good.wait(lambda o: o["rollout"].get("phase") == "ScalingDown" or
-                  (o["phase"] == "Ready" and revision_of(o) == r2), 40, "promotion",
-                  forbid=("RolledBack",))
+        assert ro.get("canaryRevision") == r2 or ro.get("phase") in ("ScalingDown", "Idle"), ro
+        assert ro.get("rolloutSeq") == seq, ro
+    good.wait(lambda o: o["rollout"].get("phase") == "ScalingDown" or
+              (o["phase"] == "Ready" and revision_of(o) == r2), 40, "promotion",
+              forbid=("RolledBack",))
     # Kill after the promotion alert was delivered: it must not be sent again.
     poll(lambda: good.alerts() and good.hooks("slack"), 20, "the promotion alert")
     poll(lambda: not (good.rollout().get("alerts") or {}).get("pending"), 20,
@@ -1073,25 +1136,28 @@ def test_kill9_at_every_step_resumes_without_repeating_alerts(solo):
     killed_at.append(("after-promotion", good.rollout().get("phase"), None))
     d.kill()
     d.start()
-    o = good.wait(lambda o: o["phase"] == "Ready" and revision_of(o) == r2, 40, "Ready",
-                  forbid=("RolledBack",))
+    good.wait(lambda o: o["phase"] == "Ready" and revision_of(o) == r2, 40, "Ready",
+              forbid=("RolledBack",))
     poll(lambda: good.services()["a"]["desired"] == 0, 30, "old slot scaled down")
-    distinct = {k[0] for k in killed_at}
-    assert len(distinct) >= 4, killed_at
+    assert len({k[0] for k in killed_at}) >= 4, killed_at
     # Each weight exactly once, in order: no step was repeated or skipped.
     assert good.shares("b", since=t0) == [20, 50, 100], (good.weights(), killed_at)
     assert good.elb_5xx(t0) == 0
-    # The canary's task definition was registered once, not per restart.
+    # The new revision's task definitions (one per slot: AVIARY_SLOT differs)
+    # were registered once each, not once per restart.
     registered = len(lab.emulator.calls(service="ecs", operation="RegisterTaskDefinition"))
-    assert registered - registered_before <= 1, registered - registered_before
+    assert registered - registered_before == 2, (registered - registered_before, killed_at)
+    wait_quiet(d)
+    assert len(good.alerts()) == 1 and len(good.hooks("slack")) == 1
 
-    # A rollback whose alert was delivered: kill -9 right after; no second alert.
+    # A rollback: kill -9 between the tolerated failure and the deciding
+    # one, and again after its alert was delivered: one alert in all.
+    d = bad.daemon
     r1b = revision_of(bad.obj())
-    lab.emulator.set_profile(image("icarus", "2"), error_rate=0.4)
+    bad.profile("2", error_rate=0.4)
     t1 = time.time()
     bad.write(tag="2")
     started_rollout(bad, r1b)
-    # One tolerated failure: kill -9 between the failures (failures == 1).
     ro = bad.wait(lambda o: (o["rollout"].get("failures") or 0) >= 1, 40, "first failure",
                   forbid=("Ready",))["rollout"]
     if ro.get("phase") != "RolledBack":
@@ -1100,51 +1166,47 @@ def test_kill9_at_every_step_resumes_without_repeating_alerts(solo):
     bad.wait(lambda o: o["phase"] == "RolledBack", 40, "the rollback", forbid=("Ready",))
     poll(lambda: bad.alerts() and bad.hooks("slack") and
          not (bad.rollout().get("alerts") or {}).get("pending"), 30, "the alert delivered")
-    d.kill()
-    d.start()
-    wait_quiet(d, n=4)
-    d.kill()
-    d.start()
-    wait_quiet(d, n=4)
+    for _ in range(2):
+        d.kill()
+        d.start()
+        wait_quiet(d)
     assert len(bad.alerts()) == 1 and len(bad.hooks("slack")) == 1
     assert bad.obj()["phase"] == "RolledBack"
     assert bad.shares("b", since=t1) == [20, 0], bad.weights()
     # Never traffic split with no rollout in progress.
     assert bad.listener_now() == {"a": 100, "b": 0}
-    assert len(good.alerts()) == 1 and len(good.hooks("slack")) == 1
-    assert d.stop() == 0
 
 
-def test_throttled_aws_calls_during_a_rollout_still_roll_back_in_time(solo):
-    lab = solo
-    lab.daemon = d = lab.start_daemon()
-    app = App(lab, "storm", 131, daemon=d, steps=SLOW, webhooks=_fill_urls(
-        {"webhooks": hooks_for("storm")}, lab)["webhooks"])
-    app.write()
-    app.wait_ready()
+@uses("storm")
+def test_throttled_aws_calls_during_a_rollout_still_roll_back_in_time(running):
+    lab = running
+    app = lab.apps["storm"]
+    d = app.daemon
     app.resolve()
     r1 = revision_of(app.obj())
-    lab.emulator.set_profile(image("storm", "2"), error_rate=0.3)
+    app.profile("2", error_rate=0.3)
+    # Only this test's daemon runs now: the faults hit its calls alone.
     lab.emulator.faults(throttle={"fraction": 0.2}, seed=11)
-    t0 = time.time()
-    app.write(tag="2")
-    started_rollout(app, r1, timeout=30)
-    o = app.wait(lambda o: o["phase"] == "RolledBack", 60, "the rollback", forbid=("Ready",))
-    hist = [(t, w) for t, w in app.weights() if t >= t0]
-    t_canary = [t for t, w in hist if w.get("b") == 20][0]
-    t_back = [t for t, w in hist if w.get("b") == 0 and t > t_canary][0]
-    assert t_back - t_canary < 15, (t_canary, t_back)
-    assert app.shares("b", since=t0) == [20, 0], app.weights()
-    throttled = [c for c in lab.emulator.calls() if c.get("code") in (
-        "Throttling", "ThrottlingException", "RequestLimitExceeded") and c["time"] >= t0]
-    assert len(throttled) >= 5, len(throttled)
-    assert {c["service"] for c in throttled} >= {"elbv2", "ecs"}, \
-        {c["service"] for c in throttled}
-    poll(lambda: app.alerts() and app.hooks("slack"), 60, "the alert despite throttling")
-    lab.emulator.clear_faults()
-    wait_quiet(d, n=4)
+    try:
+        t0 = time.time()
+        app.write(tag="2")
+        started_rollout(app, r1, timeout=30)
+        o = app.wait(lambda o: o["phase"] == "RolledBack", 60, "the rollback", forbid=("Ready",))
+        hist = [(t, w) for t, w in app.weights() if t >= t0]
+        t_canary = [t for t, w in hist if w.get("b") == 20][0]
+        t_back = [t for t, w in hist if w.get("b") == 0 and t > t_canary][0]
+        assert t_back - t_canary < 15, (t_canary, t_back)
+        assert app.shares("b", since=t0) == [20, 0], app.weights()
+        throttled = [c for c in lab.emulator.calls() if c.get("code") in (
+            "Throttling", "ThrottlingException", "RequestLimitExceeded") and c["time"] >= t0]
+        assert len(throttled) >= 5, len(throttled)
+        assert {c["service"] for c in throttled} >= {"elbv2", "ecs"}, \
+            {c["service"] for c in throttled}
+        poll(lambda: app.alerts() and app.hooks("slack"), 60, "the alert despite throttling")
+    finally:
+        lab.emulator.clear_faults()
+    wait_quiet(d)
     assert len(app.alerts()) == 1 and len(app.hooks("slack")) == 1
     assert app.listener_now() == {"a": 100, "b": 0}
     assert app.elb_5xx(t0) == 0
     assert "error-rate" in condition(o, "Degraded")["message"]
-    assert d.stop() == 0
