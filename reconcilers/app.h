@@ -78,9 +78,14 @@ struct app_ctx {
     bool plan;
     json_t *plan_actions;
     int reads, writes; /* AWS calls made by this reconcile */
-    long requeue_ms;   /* smallest wait asked for by a WAITING step */
-    bool terminal;     /* the failure cannot be fixed by retrying */
-    char error[1024];  /* "resource: Service.Operation: Code: message" */
+    /* service.c's DescribeServices output for both slots (owned, or NULL)
+     * when nothing was written after it in this pass, so it still is AWS's
+     * state; rollout.c takes it (sets NULL) instead of describing again.
+     * Freed by app_ctx_clear. */
+    json_t *services_observed;
+    long requeue_ms;  /* smallest wait asked for by a WAITING step */
+    bool terminal;    /* the failure cannot be fixed by retrying */
+    char error[1024]; /* "resource: Service.Operation: Code: message" */
 };
 
 /* Creates the context for req (status borrowed). */
@@ -157,7 +162,8 @@ json_t *app_resources(struct app_ctx *ctx, const char *concern);
  *                 else public), assignPublicIp (bool), natGatewayId (or absent),
  *                 managedVpc (false when spec.network.vpcId names an existing VPC),
  *                 tasksPort, internetGatewayId, routeTables {public, private},
- *                 elasticIpAllocationId (network.c's own bookkeeping)
+ *                 elasticIpAllocationId, natRoute, lbTestPort (network.c's own
+ *                 bookkeeping)
  *  registry:      repositoryName, repositoryArn, repositoryUri (also status.registryUri)
  *  cluster:       clusterName, clusterArn, executionRoleArn, logGroup
  *  loadbalancer:  loadBalancerArn, dnsName, lbDimension ("app/NAME/ID"),

@@ -61,6 +61,8 @@ void app_ctx_clear(struct app_ctx *ctx)
 {
     json_decref(ctx->plan_actions);
     ctx->plan_actions = NULL;
+    json_decref(ctx->services_observed);
+    ctx->services_observed = NULL;
 }
 
 json_t *app_resources(struct app_ctx *ctx, const char *concern)

@@ -246,10 +246,15 @@ static int observe(struct app_ctx *ctx, struct observed *o)
     size_t i;
 
     memset(o, 0, sizeof(*o));
-    if (app_read(ctx, ctx->names.cluster, "ecs", "DescribeServices",
-                 json_pack("{s:s, s:[s, s], s:[s]}", "cluster", ctx->names.cluster, "services",
-                           ctx->names.service[0], ctx->names.service[1], "include", "TAGS"),
-                 &o->described, &err) != 0) {
+    if (ctx->services_observed != NULL) {
+        /* service.c's observation of this pass, nothing written since */
+        o->described = ctx->services_observed;
+        ctx->services_observed = NULL;
+    } else if (app_read(ctx, ctx->names.cluster, "ecs", "DescribeServices",
+                        json_pack("{s:s, s:[s, s], s:[s]}", "cluster", ctx->names.cluster,
+                                  "services", ctx->names.service[0], ctx->names.service[1],
+                                  "include", "TAGS"),
+                        &o->described, &err) != 0) {
         if (err.kind == AWS_ERR_SERVICE && strcmp(err.code, "ClusterNotFoundException") == 0) {
             forget_error(ctx); /* plan mode from nothing */
             return 0;
@@ -278,7 +283,12 @@ static int observe(struct app_ctx *ctx, struct observed *o)
             return -1;
         since = app_tag_value(json_object_get(svc, "tags"), SERVICE_TAG_STABLE_SINCE);
         o->stable_since[slot] = since != NULL ? strtoll(since, NULL, 10) : 0;
-        if (o->desired[slot] > 0 || o->rev[slot][0] != '\0') {
+        /* A slot scaled to zero with no task left has no healthy target:
+         * no DescribeTargetHealth for it (a converged resync reads the
+         * serving slot's only). */
+        if ((o->desired[slot] > 0 || o->rev[slot][0] != '\0') &&
+            (o->desired[slot] > 0 || json_integer_value(json_object_get(svc, "runningCount")) > 0 ||
+             json_integer_value(json_object_get(svc, "pendingCount")) > 0)) {
             if (count_healthy(ctx, slot, svc, o->td[slot], &o->healthy[slot]) != 0)
                 return -1;
         }

@@ -420,13 +420,14 @@ enum app_step service_converge(struct app_ctx *ctx)
     char td[2][ARN_MAX];
     enum app_step step = APP_STEP_FAILED;
     bool waiting = false;
-    int stable;
+    int stable, writes = 0;
 
     if (read_inputs(ctx, &in) != 0)
         goto out;
     if (in.cluster_known) {
         if (describe_slots(ctx, &described, live) != 0)
             goto out;
+        writes = ctx->writes;
     } else {
         live[0] = live[1] = NULL;
     }
@@ -483,6 +484,13 @@ enum app_step service_converge(struct app_ctx *ctx)
     }
     step = prune_once(ctx, res, in_use) == 0 ? APP_STEP_READY : APP_STEP_FAILED;
 out:
+    /* Nothing written since the DescribeServices: the rollout reuses it. */
+    json_decref(ctx->services_observed);
+    ctx->services_observed = NULL;
+    if (step != APP_STEP_FAILED && described != NULL && ctx->writes == writes) {
+        ctx->services_observed = described;
+        described = NULL;
+    }
     json_decref(services);
     json_decref(in_use);
     json_decref(after[0]);

@@ -87,10 +87,58 @@ static void test_observed_generation(void **state)
     }
 }
 
+/* Calls of one operation in the emulator's log (all services). */
+static int calls_of(const json_t *calls, const char *operation)
+{
+    const json_t *c;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(calls, i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "operation")), operation) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* A converged resync reads each thing once: the ECS services in one
+ * DescribeServices shared by service.c and rollout.c, target health once per
+ * serving target group. Prints the reads per resync. */
+static void test_converged_resync_reads_once(void **state)
+{
+    struct rfx *f = *state;
+    json_t *calls;
+    const json_t *c;
+    size_t i;
+    int reads;
+
+    rfx_first_deployment(f);
+    rfx_reconcile(f);
+    json_decref(test_emulator_control(&f->emu, "DELETE", "calls", NULL));
+    rfx_reconcile(f);
+    calls = test_emulator_control(&f->emu, "GET", "calls", NULL);
+    assert_non_null(calls);
+    reads = (int)json_integer_value(
+        json_object_get(json_object_get(f->status, "lastReconcile"), "reads"));
+    print_message("converged resync: %d reads (%zu calls logged)\n", reads, json_array_size(calls));
+    json_array_foreach(calls, i, c)
+    {
+        print_message("  %s.%s\n", json_string_value(json_object_get(c, "service")),
+                      json_string_value(json_object_get(c, "operation")));
+        assert_false(json_is_true(json_object_get(c, "mutating")));
+    }
+    assert_int_equal(calls_of(calls, "DescribeServices"), 1);
+    assert_true(calls_of(calls, "DescribeTargetHealth") <= 1); /* slot a serves */
+    assert_int_equal((int)json_array_size(calls), reads);
+    json_decref(calls);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_observed_generation, rfx_setup, rfx_teardown),
+        cmocka_unit_test_setup_teardown(test_converged_resync_reads_once, rfx_setup, rfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
