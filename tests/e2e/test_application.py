@@ -570,8 +570,10 @@ def test_converge_check_everything_quiet_drift_update_plan_delete(aviary, emulat
                  f"~ scalable target service/aviary-{app}/{app}-a",
                  "MinCapacity: 1 -> 2", "MaxCapacity: 9 -> 4",
                  f"~ CloudWatch dashboard aviary-{app}  (cloudwatch.PutDashboard)",
-                 f"~ {net['tasks_sg']}  (ec2.RevokeSecurityGroupIngress)",
-                 f"~ {net['lb_sg']}  (ec2.AuthorizeSecurityGroupIngress)"):
+                 f"~ ec2:security-group {net['tasks_sg']}  (ec2.RevokeSecurityGroupIngress)",
+                 "ingress tcp 22 0.0.0.0/0: remove",
+                 f"~ ec2:security-group {net['lb_sg']}  (ec2.AuthorizeSecurityGroupIngress)",
+                 "ingress tcp 443 0.0.0.0/0: add"):
         assert line in plan, (line, plan)
     assert "/hacked" in plan and "/health" in plan, plan
     as_json = json.loads(aviary.run("plan", "-o", "json", path, check=True).stdout)
