@@ -764,6 +764,23 @@ static int list_visit(const char *kind, const char *name, json_t *rec, void *arg
     return json_array_append_new(arg, status_object(rec));
 }
 
+/* True when the query string has NAME=true or NAME=1 (or a bare NAME). */
+static bool query_flag(const char *query, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *p = query; p != NULL && *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= n && strncmp(p, name, n) == 0 &&
+            (len == n || (len == n + 5 && strncmp(p + n, "=true", 5) == 0) ||
+             (len == n + 2 && strncmp(p + n, "=1", 2) == 0)))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 static bool valid_action(const char *a)
 {
     static const char *const actions[] = {"promote", "abort", "pause", "resume", "retry"};
@@ -815,6 +832,9 @@ static void handle_object_path(struct daemon *d, const struct httpd_request *req
         status_format_time(wall_seconds(), ts);
         cmd = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)++d->command_seq, "action",
                         action, "time", ts, "query", req->query);
+        /* promote?full=true (aviary promote --full): skip every remaining step. */
+        if (cmd != NULL && query_flag(req->query, "full"))
+            json_object_set_new(cmd, "full", json_true());
         if (store_set_field(d->store, kind, name, "command", cmd) != 0) {
             httpd_json_error(resp, 500, "cannot persist the command");
         } else {

@@ -544,7 +544,9 @@ int analysis_evaluate(const struct analysis_spec *spec, const json_t *results,
 
     if (series_value(results, "req_c", COMBINE_SUM, &req) > 0 && req > 0)
         samples = req > 1e15 ? (long)1e15 : (long)llround(req);
-    have_requests = samples > 0 && samples >= spec->min_requests;
+    /* minRequests 0 turns the request gate off (a smoke test reporting its
+     * own metric); a metric without datapoints stays Inconclusive anyway. */
+    have_requests = spec->min_requests <= 0 || (samples > 0 && samples >= spec->min_requests);
     for (i = 0; i < spec->n_metrics; i++) {
         struct analysis_measurement *m = &out[i];
 

@@ -392,13 +392,19 @@ static void alert_rollback(struct ctx *c)
     struct rollout_state *s = c->s;
     const struct rollout_decision *d = &s->decision;
     struct rollout_alert *a = alert_new(c, ROLLOUT_ALERT_ROLLBACK);
-    char value[160], dash[420];
+    char value[160], dash[420], traffic[160];
 
     if (d->metric[0] != '\0' && d->has_value)
         snprintf(value, sizeof(value), "Metric: %s = %g (threshold %g)\n", d->metric, d->value,
                  d->threshold);
     else
         value[0] = '\0';
+    if (s->initial)
+        snprintf(traffic, sizeof(traffic), "nothing else was serving (first deployment)");
+    else
+        snprintf(traffic, sizeof(traffic),
+                 "all of it goes back to the stable revision %.20s (slot %s)", s->stable_revision,
+                 slot_name(s->stable_slot));
     dashboard_line(c, dash, sizeof(dash));
     snprintf(a->subject, sizeof(a->subject), "aviary: %.40s rolled back revision %.20s",
              app_name(c), s->canary_revision);
@@ -413,10 +419,7 @@ static void alert_rollback(struct ctx *c)
              "Alert id: %s\n",
              app_name(c), s->canary_revision, d->reason, value, d->detail,
              d->step < (int)c->spec->n_steps ? d->step + 1 : (int)c->spec->n_steps,
-             c->spec->n_steps, d->weight,
-             s->initial ? "nothing else was serving (first deployment)"
-                        : "all of it goes back to the stable revision",
-             app_name(c), dash, a->id);
+             c->spec->n_steps, d->weight, traffic, app_name(c), dash, a->id);
 }
 
 static void alert_pause(struct ctx *c, const struct analysis_round *r)

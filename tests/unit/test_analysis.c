@@ -277,6 +277,32 @@ static void test_error_rate(void **state)
     assert_int_equal(r.verdict, ANALYSIS_INCONCLUSIVE);
 }
 
+/* minRequests 0 turns the request gate off: a smoke test's own metric is
+ * judged on its datapoints even when the canary got no requests. */
+static void test_min_requests_zero(void **state)
+{
+    struct analysis_measurement m[ANALYSIS_MAX_METRICS];
+    struct analysis_round r;
+    struct analysis_spec spec;
+    json_t *j = json_loads("{\"interval\": \"1m\", \"minRequests\": 0, \"metrics\": [{\"name\": "
+                           "\"smoke\", \"type\": \"cloudwatch\", \"max\": 0.05, \"query\": "
+                           "{\"namespace\": \"Smoke/Test\", \"metricName\": \"ErrorRate\", "
+                           "\"stat\": \"Average\"}}]}",
+                           0, NULL);
+    json_t *res = results("{\"m0_c\": [0.01]}"), *none = results("{}");
+
+    (void)state;
+    parse(j, &spec);
+    assert_int_equal(analysis_evaluate(&spec, res, 1000, 61000, m, &r), 0);
+    assert_int_equal(m[0].verdict, ANALYSIS_SUCCESSFUL);
+    /* Still no promotion on nothing: no datapoints is Inconclusive. */
+    assert_int_equal(analysis_evaluate(&spec, none, 1000, 61000, m, &r), 0);
+    assert_int_equal(m[0].verdict, ANALYSIS_INCONCLUSIVE);
+    json_decref(res);
+    json_decref(none);
+    json_decref(j);
+}
+
 static void test_thresholds_and_combining(void **state)
 {
     struct analysis_measurement m[ANALYSIS_MAX_METRICS];
@@ -445,15 +471,11 @@ static void test_verdict_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_queries_per_type),
-        cmocka_unit_test(test_request_window),
-        cmocka_unit_test(test_periods),
-        cmocka_unit_test(test_error_rate),
-        cmocka_unit_test(test_thresholds_and_combining),
-        cmocka_unit_test(test_compare_stable),
-        cmocka_unit_test(test_round_summary),
-        cmocka_unit_test(test_history_bounded),
-        cmocka_unit_test(test_spec_errors),
+        cmocka_unit_test(test_queries_per_type),  cmocka_unit_test(test_request_window),
+        cmocka_unit_test(test_periods),           cmocka_unit_test(test_error_rate),
+        cmocka_unit_test(test_min_requests_zero), cmocka_unit_test(test_thresholds_and_combining),
+        cmocka_unit_test(test_compare_stable),    cmocka_unit_test(test_round_summary),
+        cmocka_unit_test(test_history_bounded),   cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_verdict_names),
     };
 
