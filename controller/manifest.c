@@ -409,6 +409,13 @@ static void check_metadata(struct ctx *c, const struct kind_info *ki, const stru
                  ki->mname->max_length, name->len);
         return;
     }
+    if (ki != NULL && ki->mname->min_length >= 0 && (long long)name->len < ki->mname->min_length) {
+        diag_add(c->diags, c->file, name->line, name->column, "metadata.name",
+                 "must be at least %lld characters long, got %zu (AWS resource names are "
+                 "derived from it)",
+                 ki->mname->min_length, name->len);
+        return;
+    }
     if (name->len <= MANIFEST_NAME_MAX)
         snprintf(obj->name, sizeof(obj->name), "%s", name->value);
 }
