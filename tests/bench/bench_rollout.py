@@ -26,7 +26,8 @@ emulator, printed, never asserted:
 
 Environment: AVIARY_BIN (default build/aviary), BENCH_CANARY_COUNTS
 ("1,10,100"), BENCH_DELAY_SCALE (0.02), BENCH_INTERVALS ("1,5,10": seconds,
-part 1), BENCH_BATCH_INTERVAL (10: seconds, part 2), BENCH_BATCH_ROUNDS (3).
+part 1), BENCH_BATCH_INTERVAL (60: seconds, part 2; the production interval
+for ALB/ECS metrics), BENCH_BATCH_ROUNDS (2).
 Usage: /usr/bin/python3 tests/bench/bench_rollout.py"""
 
 import datetime
@@ -37,6 +38,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -51,8 +53,8 @@ AVIARY = os.environ.get("AVIARY_BIN", os.path.join(REPO, "build", "aviary"))
 COUNTS = [int(c) for c in os.environ.get("BENCH_CANARY_COUNTS", "1,10,100").split(",") if c]
 DELAY_SCALE = float(os.environ.get("BENCH_DELAY_SCALE", "0.02"))
 INTERVALS = [int(c) for c in os.environ.get("BENCH_INTERVALS", "1,5,10").split(",") if c]
-BATCH_INTERVAL = int(os.environ.get("BENCH_BATCH_INTERVAL", "10"))
-BATCH_ROUNDS = int(os.environ.get("BENCH_BATCH_ROUNDS", "3"))
+BATCH_INTERVAL = int(os.environ.get("BENCH_BATCH_INTERVAL", "60"))
+BATCH_ROUNDS = int(os.environ.get("BENCH_BATCH_ROUNDS", "2"))
 CONVERGE_TIMEOUT = 1800.0
 
 
@@ -68,6 +70,12 @@ class TimingProxy:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                # Without this, the body written after the headers waits for
+                # the client's delayed ACK (Nagle): about 40 ms per call.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _forward(self):
                 t0 = time.time()
@@ -88,13 +96,12 @@ class TimingProxy:
                     op = m.group(1).decode() if m else self.command + " " + self.path[:40]
                 with outer.lock:
                     outer.calls.append((t0, t1, op, resp.status))
-                self.send_response(resp.status)
+                head = [f"HTTP/1.1 {resp.status} {resp.reason}"]
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                        head.append(f"{k}: {v}")
+                head.append(f"Content-Length: {len(data)}")
+                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
                 conn.close()
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
@@ -144,10 +151,11 @@ def reconcile_starts(log_text, name):
 
 
 class Lab:
-    """What App (test_rollout) needs: emulator, aws clients, daemon."""
+    """What App (test_rollout) needs: a root directory, the emulator, its
+    boto3 clients and the aviary runner."""
 
-    def __init__(self, emulator, aws):
-        self.emulator, self.aws = emulator, aws
+    def __init__(self, root, emulator, aws, aviary):
+        self.root, self.emulator, self.aws, self.aviary = root, emulator, aws, aviary
 
 
 def bench_reaction(work):
@@ -159,20 +167,17 @@ def bench_reaction(work):
         emu.set_traffic(default_rps=100)
         av = Aviary(AVIARY, emu, os.path.join(work, "av-reaction"))
         av.env["AWS_ENDPOINT_URL"] = proxy.url
-        src = os.path.join(work, "src-reaction")
-        os.makedirs(src)
-        lab = Lab(emu, Aws(emu))
-        # Debug logging for the "reconcile started" lines.
-        d = Daemon(av, src, os.path.join(work, "state-reaction"), "aviary.log", resync="30s",
-                   workers=4, args=("--log-level", "debug"))
-        lab.daemon = d
+        lab = Lab(os.path.join(work, "lab-reaction"), emu, Aws(emu), av)
         steps = [{"setWeight": 20}, {"pause": {"duration": "10m"}}]
-        app = App(lab, "reaction", 150, daemon=d, steps=steps)
+        app = App(lab, "reaction", 150, steps=steps)
         app.write()
+        # Debug logging for the "reconcile started" lines.
+        d = app.daemon = Daemon(av, app.src, app.state, "aviary.log", resync="30s", workers=4,
+                                args=("--log-level", "debug"))
         app.wait_ready(CONVERGE_TIMEOUT)
         app.resolve()
         print("$ aviary run --source DIR --resync 30s --workers 4 --log-level debug   "
-              f"(AWS through a timing proxy)")
+              "(AWS through a timing proxy)")
         print(f"  {'interval':>8} {'canary->restored':>17} {'data visible->restored':>23} "
               f"{'slack':>6} {'aviary own':>11} {'AWS in reconcile':>17}  calls to restore")
         for k, interval in enumerate(INTERVALS):
@@ -188,7 +193,8 @@ def bench_reaction(work):
             canary = [w for w in hist if any(v == 20 for v in w[1].values())]
             back = [w for w in hist if canary and w[0] > canary[0][0] and
                     all(v in (0, 100) for v in w[1].values())]
-            failed = [m for m in o["rollout"].get("analysis", []) if m["verdict"] == "Failed"]
+            failed = [m for m in o["rollout"].get("analysis", []) if m["verdict"] == "Failed"
+                      and parse_rfc3339(m["window"]["start"]) >= t0 - 1]
             if not canary or not back or not failed:
                 print(f"  {interval:>7}s  incomplete: weights {hist}, failed {failed}")
                 continue
@@ -198,19 +204,22 @@ def bench_reaction(work):
             starts = [s for s in reconcile_starts(av.log(d.current_log), "reaction")
                       if s <= t_back + 0.001]
             s = starts[-1] if starts else float("nan")
-            calls = proxy.between(s, t_back + 0.05)
+            # The deciding reconcile's calls up to the restoring ModifyListener
+            # (the emulator records the weights while handling it).
+            calls = sorted(proxy.between(s, t_back + 1.0))
+            modify = [c for c in calls if c[2] == "ModifyListener" and c[0] <= t_back + 0.01]
+            end = modify[-1][1] if modify else t_back
+            calls = [c for c in calls if c[1] <= end]
             aws_time = 0.0
             last_end = s
-            for c0, c1, _, _ in sorted(calls):
+            for c0, c1, _, _ in calls:
                 # overlapping calls (parallel) count once
                 aws_time += max(0.0, c1 - max(c0, last_end))
                 last_end = max(last_end, c1)
-            modify = [c for c in calls if c[2] == "ModifyListener"]
-            end = modify[-1][1] if modify else t_back
             own = (end - s) - aws_time
             print(f"  {interval:>7}s {t_back - t_canary:>16.3f}s {t_back - w_end:>22.3f}s "
                   f"{s - w_end:>5.2f}s {own * 1000:>9.1f}ms {aws_time * 1000:>15.1f}ms  "
-                  f"{', '.join(c[2] for c in sorted(calls))}")
+                  f"{len(calls)} calls: {', '.join(c[2] for c in calls[-4:])}")
             print(f"  {'':>8} first failing datapoint readable {w_start + 1 - t_canary:+.2f}s "
                   f"after the canary got 20%; window {failed[0]['window']['start']} .. "
                   f"{failed[0]['window']['end']}; value {failed[0]['value']:.3f} > "
