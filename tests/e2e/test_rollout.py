@@ -400,6 +400,21 @@ def summary(o):
             f"events={[e['reason'] for e in (o or {}).get('events', [])][-8:]}")
 
 
+def canary_weights(lab, app, since):
+    """(samples, largest value) of Aviary/CanaryWeight{Application=app}
+    published since `since` (stored at one-minute resolution)."""
+    out = []
+    for stat in ("SampleCount", "Maximum"):
+        r = lab.aws("cloudwatch").get_metric_data(
+            StartTime=int(since // 60 * 60), EndTime=int(time.time()) + 60, MetricDataQueries=[{
+                "Id": "w", "MetricStat": {"Metric": {
+                    "Namespace": "Aviary", "MetricName": "CanaryWeight",
+                    "Dimensions": [{"Name": "Application", "Value": app}]},
+                    "Period": 60, "Stat": stat}}])
+        out.append(r["MetricDataResults"][0]["Values"])
+    return sum(out[0]), max(out[1] or [None])
+
+
 def revision_of(o):
     return (o.get("rollout") or {}).get("stableRevision")
 
@@ -638,6 +653,9 @@ def test_good_version_walks_every_step_and_promotes(running):
     assert {m["weight"] for m in ok} >= {20, 50}, ok
     # No user was ever sent to a target group without healthy targets.
     assert app.elb_5xx(t0) == 0
+    # The canary weight went to CloudWatch for the dashboard (Aviary/CanaryWeight).
+    samples, largest = canary_weights(lab, "good", t0)
+    assert samples >= 3 and largest == 100, (samples, largest)
     # The old slot is scaled to 0 after scaleDownDelay; the new one is full.
     poll(lambda: app.services()["a"]["desired"] == 0, 30, "old slot scaled to 0")
     svc = app.services()
