@@ -132,6 +132,10 @@ class Emulator:
     def clear_faults(self):
         return self.control("DELETE", "faults")
 
+    def set_quotas(self, **quotas):
+        """Raise service quotas, e.g. set_quotas(**{"elbv2.load_balancers": 200})."""
+        return self.control("PUT", "quotas", quotas)
+
     def clock(self, offset=None, advance=None):
         doc = {}
         if offset is not None:

@@ -3,6 +3,7 @@ and the control API (call log, profiles, traffic, webhooks, clock)."""
 
 import json
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -143,3 +144,27 @@ def test_control_errors(tiny):
     with pytest.raises(urllib.error.HTTPError) as info:
         control(tiny, "POST", "faults", {"throttle": {"fraction": 2}})
     assert info.value.code == 400
+
+
+def test_load_balancer_quota_and_its_increase(make_emulator):
+    emu = make_emulator()
+    ec2, elb = emu.client("ec2"), emu.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24",
+                                 AvailabilityZone=zones[i])["Subnet"]["SubnetId"]
+               for i in range(2)]
+    assert control(emu, "GET", "quotas") == {"elbv2.load_balancers": 50}
+    control(emu, "PUT", "quotas", {"elbv2.load_balancers": 2})
+    for i in range(2):
+        elb.create_load_balancer(Name=f"lb{i}", Subnets=subnets, Scheme="internal")
+    assert code_of(lambda: elb.create_load_balancer(Name="lb2", Subnets=subnets,
+                                                          Scheme="internal")) == \
+        ("TooManyLoadBalancers", 400)
+    assert control(emu, "PUT", "quotas", {"elbv2.load_balancers": 3}) == \
+        {"elbv2.load_balancers": 3}
+    elb.create_load_balancer(Name="lb2", Subnets=subnets, Scheme="internal")
+    for bad in ({"nope": 1}, {"elbv2.load_balancers": -1}, {"elbv2.load_balancers": "9"}):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            control(emu, "PUT", "quotas", bad)
+        assert info.value.code == 400

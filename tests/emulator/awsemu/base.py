@@ -134,6 +134,9 @@ class Emulator:
         self.traffic = {"default_rps": 20.0, "per_lb": {}}
         self.sns_publishes = []   # dicts: time, topic_arn, subject, message, attributes
         self.webhooks = []        # dicts: time, name, headers, body (POSTs to /_emulator/webhooks/NAME)
+        # Service quotas AWS enforces per region that the emulator models;
+        # PUT /_emulator/quotas raises them (as a quota increase would).
+        self.quotas = {"elbv2.load_balancers": 50}
 
     def profile(self, image):
         """The behaviour profile of a container image (defaults filled in)."""

@@ -227,6 +227,24 @@ class Control:
             del self.emu.webhooks[:]
         return {"ok": True}
 
+    # --- quotas -------------------------------------------------------------------
+    def get_quotas(self, raw, rest):
+        with self.emu.lock:
+            return dict(self.emu.quotas)
+
+    def put_quotas(self, raw, rest):
+        """PUT quotas {"elbv2.load_balancers": 200}: a service quota increase."""
+        doc = _json_body(raw)
+        with self.emu.lock:
+            for name, value in doc.items():
+                if name not in self.emu.quotas:
+                    raise ControlError(400, f"unknown quota {name!r}; known: "
+                                       f"{', '.join(sorted(self.emu.quotas))}")
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ControlError(400, f"quota {name} must be a non-negative integer")
+                self.emu.quotas[name] = value
+            return dict(self.emu.quotas)
+
     # --- faults -------------------------------------------------------------------
     def get_faults(self, raw, rest):
         return self.app.faults.snapshot()

@@ -5,6 +5,7 @@ Request threads run handlers under the emulator's single lock."""
 import importlib
 import inspect
 import pkgutil
+import socket
 import sys
 import threading
 import time
@@ -169,6 +170,12 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "awsemu"
     sys_version = ""
 
+    def setup(self):
+        super().setup()
+        # Responses are one write each (see _serve), and without Nagle a
+        # reused connection does not wait ~40 ms for the client's delayed ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _read_body(self):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, total = [], 0
@@ -221,9 +228,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if not has_length:
             self.send_header("Content-Length", str(len(out_body)))
-        self.end_headers()
+        # Headers and body leave in one write: end_headers() would flush
+        # the headers as a segment of their own.
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD" and out_body:
-            self.wfile.write(out_body)
+            self._headers_buffer.append(out_body)
+        self.wfile.write(b"".join(self._headers_buffer))
+        self._headers_buffer = []
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
 

@@ -385,7 +385,8 @@ class Elbv2Service(base.Service):
                                        f"A load balancer with the same name '{name}' exists, but "
                                        "with different settings")
                     return {"LoadBalancers": [self._render_lb(lb)]}
-            if len([lb for lb in self.lbs.values() if lb["_region"] == req.region]) >= 50:
+            if len([lb for lb in self.lbs.values() if lb["_region"] == req.region]) >= \
+                    self.emulator.quotas["elbv2.load_balancers"]:
                 raise AwsError("TooManyLoadBalancers",
                                "The quota for the number of load balancers has been reached")
             lb_id = base.rand_suffix(16, "0123456789abcdef")
