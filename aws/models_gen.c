@@ -2913,7 +2913,7 @@ static const struct aws_service_model ecr_model = {
     .n_operations = 9,
 };
 
-/* ecs: ECS, json 2014-11-13, 17 operations, 221 shapes. */
+/* ecs: ECS, json 2014-11-13, 18 operations, 223 shapes. */
 static const struct aws_member ecs_m_Attachment[] = {
     {"id", NULL, NULL, 178, AWS_LOC_BODY, 0},
     {"type", NULL, NULL, 178, AWS_LOC_BODY, 0},
@@ -3001,7 +3001,7 @@ static const struct aws_member ecs_m_ContainerDefinition[] = {
     {"environment", NULL, NULL, 78, AWS_LOC_BODY, 0},
     {"environmentFiles", NULL, NULL, 77, AWS_LOC_BODY, 0},
     {"mountPoints", NULL, NULL, 124, AWS_LOC_BODY, 0},
-    {"volumesFrom", NULL, NULL, 219, AWS_LOC_BODY, 0},
+    {"volumesFrom", NULL, NULL, 221, AWS_LOC_BODY, 0},
     {"linuxParameters", NULL, NULL, 105, AWS_LOC_BODY, 0},
     {"secrets", NULL, NULL, 159, AWS_LOC_BODY, 0},
     {"dependsOn", NULL, NULL, 33, AWS_LOC_BODY, 0},
@@ -3369,7 +3369,7 @@ static const struct aws_member ecs_m_RegisterTaskDefinitionRequest[] = {
     {"executionRoleArn", NULL, NULL, 178, AWS_LOC_BODY, 0},
     {"networkMode", NULL, NULL, 130, AWS_LOC_BODY, 0},
     {"containerDefinitions", NULL, NULL, 32, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"volumes", NULL, NULL, 220, AWS_LOC_BODY, 0},
+    {"volumes", NULL, NULL, 222, AWS_LOC_BODY, 0},
     {"placementConstraints", NULL, NULL, 197, AWS_LOC_BODY, 0},
     {"requiresCompatibilities", NULL, NULL, 27, AWS_LOC_BODY, 0},
     {"cpu", NULL, NULL, 178, AWS_LOC_BODY, 0},
@@ -3527,7 +3527,7 @@ static const struct aws_member ecs_m_TaskDefinition[] = {
     {"executionRoleArn", NULL, NULL, 178, AWS_LOC_BODY, 0},
     {"networkMode", NULL, NULL, 130, AWS_LOC_BODY, 0},
     {"revision", NULL, NULL, 100, AWS_LOC_BODY, 0},
-    {"volumes", NULL, NULL, 220, AWS_LOC_BODY, 0},
+    {"volumes", NULL, NULL, 222, AWS_LOC_BODY, 0},
     {"status", NULL, NULL, 198, AWS_LOC_BODY, 0},
     {"requiresAttributes", NULL, NULL, 149, AWS_LOC_BODY, 0},
     {"placementConstraints", NULL, NULL, 197, AWS_LOC_BODY, 0},
@@ -3597,6 +3597,13 @@ static const struct aws_member ecs_m_Ulimit[] = {
 static const struct aws_member ecs_m_UntagResourceRequest[] = {
     {"resourceArn", NULL, NULL, 178, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"tagKeys", NULL, NULL, 185, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+};
+static const struct aws_member ecs_m_UpdateClusterSettingsRequest[] = {
+    {"cluster", NULL, NULL, 178, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"settings", NULL, NULL, 24, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+};
+static const struct aws_member ecs_m_UpdateClusterSettingsResponse[] = {
+    {"cluster", NULL, NULL, 16, AWS_LOC_BODY, 0},
 };
 static const struct aws_member ecs_m_UpdateServiceRequest[] = {
     {"cluster", NULL, NULL, 178, AWS_LOC_BODY, 0},
@@ -4307,22 +4314,30 @@ static const struct aws_shape ecs_shapes[] = {
     {"UntagResourceResponse", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 215 */
+    {"UpdateClusterSettingsRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     ecs_m_UpdateClusterSettingsRequest, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 216 */
+    {"UpdateClusterSettingsResponse", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     ecs_m_UpdateClusterSettingsResponse, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 217 */
     {"UpdateServiceRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, ecs_m_UpdateServiceRequest, 18,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 216 */
+    /* 218 */
     {"UpdateServiceResponse", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, ecs_m_UpdateServiceResponse,
      1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 217 */
+    /* 219 */
     {"Volume", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, ecs_m_Volume, 5, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 218 */
+    /* 220 */
     {"VolumeFrom", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, ecs_m_VolumeFrom, 2, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 219 */
-    {"VolumeFromList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 218, NULL, AWS_NO_SHAPE, NULL,
+    /* 221 */
+    {"VolumeFromList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 220, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 220 */
-    {"VolumeList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 217, NULL, AWS_NO_SHAPE, NULL,
+    /* 222 */
+    {"VolumeList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 219, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
 };
 static const struct aws_pagination ecs_pg_ListServices = {
@@ -4349,7 +4364,8 @@ static const struct aws_operation ecs_ops[] = {
     {"RegisterTaskDefinition", "POST", "/", 146, 147, NULL, NULL, NULL, NULL, 0, 0},
     {"TagResource", "POST", "/", 186, 187, NULL, NULL, NULL, NULL, 0, 0},
     {"UntagResource", "POST", "/", 213, 214, NULL, NULL, NULL, NULL, 0, 0},
-    {"UpdateService", "POST", "/", 215, 216, NULL, NULL, NULL, NULL, 0, 0},
+    {"UpdateClusterSettings", "POST", "/", 215, 216, NULL, NULL, NULL, NULL, 0, 0},
+    {"UpdateService", "POST", "/", 217, 218, NULL, NULL, NULL, NULL, 0, 0},
 };
 static const struct aws_service_model ecs_model = {
     .name = "ecs",
@@ -4363,15 +4379,15 @@ static const struct aws_service_model ecs_model = {
     .xml_namespace = NULL,
     .global_endpoint = NULL,
     .shapes = ecs_shapes,
-    .n_shapes = 221,
+    .n_shapes = 223,
     .operations = ecs_ops,
-    .n_operations = 17,
+    .n_operations = 18,
 };
 
-/* elbv2: Elastic Load Balancing v2, query 2015-12-01, 17 operations, 170 shapes. */
+/* elbv2: Elastic Load Balancing v2, query 2015-12-01, 19 operations, 174 shapes. */
 static const struct aws_member elbv2_m_Action[] = {
     {"Type", NULL, NULL, 2, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, 0},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, 0},
     {"AuthenticateOidcConfig", NULL, NULL, 27, AWS_LOC_BODY, 0},
     {"AuthenticateCognitoConfig", NULL, NULL, 13, AWS_LOC_BODY, 0},
     {"Order", NULL, NULL, 1, AWS_LOC_BODY, 0},
@@ -4381,7 +4397,7 @@ static const struct aws_member elbv2_m_Action[] = {
 };
 static const struct aws_member elbv2_m_AddTagsInput[] = {
     {"ResourceArns", NULL, NULL, 126, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"Tags", NULL, NULL, 140, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Tags", NULL, NULL, 144, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member elbv2_m_AuthenticateCognitoActionConfig[] = {
     {"UserPoolArn", NULL, NULL, 17, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
@@ -4408,8 +4424,8 @@ static const struct aws_member elbv2_m_AuthenticateOidcActionConfig[] = {
     {"UseExistingClientSecret", NULL, NULL, 33, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_AvailabilityZone[] = {
-    {"ZoneName", NULL, NULL, 169, AWS_LOC_BODY, 0},
-    {"SubnetId", NULL, NULL, 131, AWS_LOC_BODY, 0},
+    {"ZoneName", NULL, NULL, 173, AWS_LOC_BODY, 0},
+    {"SubnetId", NULL, NULL, 135, AWS_LOC_BODY, 0},
     {"OutpostId", NULL, NULL, 109, AWS_LOC_BODY, 0},
     {"LoadBalancerAddresses", NULL, NULL, 91, AWS_LOC_BODY, 0},
 };
@@ -4421,22 +4437,22 @@ static const struct aws_member elbv2_m_CreateListenerInput[] = {
     {"LoadBalancerArn", NULL, NULL, 92, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"Protocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"Port", NULL, NULL, 112, AWS_LOC_BODY, 0},
-    {"SslPolicy", NULL, NULL, 129, AWS_LOC_BODY, 0},
+    {"SslPolicy", NULL, NULL, 133, AWS_LOC_BODY, 0},
     {"Certificates", NULL, NULL, 40, AWS_LOC_BODY, 0},
     {"DefaultActions", NULL, NULL, 3, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"AlpnPolicy", NULL, NULL, 7, AWS_LOC_BODY, 0},
-    {"Tags", NULL, NULL, 140, AWS_LOC_BODY, 0},
+    {"Tags", NULL, NULL, 144, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_CreateListenerOutput[] = {
     {"Listeners", NULL, NULL, 88, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_CreateLoadBalancerInput[] = {
     {"Name", NULL, NULL, 94, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"Subnets", NULL, NULL, 134, AWS_LOC_BODY, 0},
-    {"SubnetMappings", NULL, NULL, 133, AWS_LOC_BODY, 0},
+    {"Subnets", NULL, NULL, 138, AWS_LOC_BODY, 0},
+    {"SubnetMappings", NULL, NULL, 137, AWS_LOC_BODY, 0},
     {"SecurityGroups", NULL, NULL, 128, AWS_LOC_BODY, 0},
     {"Scheme", NULL, NULL, 96, AWS_LOC_BODY, 0},
-    {"Tags", NULL, NULL, 140, AWS_LOC_BODY, 0},
+    {"Tags", NULL, NULL, 144, AWS_LOC_BODY, 0},
     {"Type", NULL, NULL, 99, AWS_LOC_BODY, 0},
     {"IpAddressType", NULL, NULL, 84, AWS_LOC_BODY, 0},
     {"CustomerOwnedIpv4Pool", NULL, NULL, 48, AWS_LOC_BODY, 0},
@@ -4445,11 +4461,11 @@ static const struct aws_member elbv2_m_CreateLoadBalancerOutput[] = {
     {"LoadBalancers", NULL, NULL, 100, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_CreateTargetGroupInput[] = {
-    {"Name", NULL, NULL, 153, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Name", NULL, NULL, 157, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"Protocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"ProtocolVersion", NULL, NULL, 115, AWS_LOC_BODY, 0},
     {"Port", NULL, NULL, 112, AWS_LOC_BODY, 0},
-    {"VpcId", NULL, NULL, 168, AWS_LOC_BODY, 0},
+    {"VpcId", NULL, NULL, 172, AWS_LOC_BODY, 0},
     {"HealthCheckProtocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"HealthCheckPort", NULL, NULL, 78, AWS_LOC_BODY, 0},
     {"HealthCheckEnabled", NULL, NULL, 76, AWS_LOC_BODY, 0},
@@ -4459,12 +4475,12 @@ static const struct aws_member elbv2_m_CreateTargetGroupInput[] = {
     {"HealthyThresholdCount", NULL, NULL, 79, AWS_LOC_BODY, 0},
     {"UnhealthyThresholdCount", NULL, NULL, 79, AWS_LOC_BODY, 0},
     {"Matcher", NULL, NULL, 102, AWS_LOC_BODY, 0},
-    {"TargetType", NULL, NULL, 167, AWS_LOC_BODY, 0},
-    {"Tags", NULL, NULL, 140, AWS_LOC_BODY, 0},
-    {"IpAddressType", NULL, NULL, 151, AWS_LOC_BODY, 0},
+    {"TargetType", NULL, NULL, 171, AWS_LOC_BODY, 0},
+    {"Tags", NULL, NULL, 144, AWS_LOC_BODY, 0},
+    {"IpAddressType", NULL, NULL, 155, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_CreateTargetGroupOutput[] = {
-    {"TargetGroups", NULL, NULL, 160, AWS_LOC_BODY, 0},
+    {"TargetGroups", NULL, NULL, 164, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_DeleteListenerInput[] = {
     {"ListenerArn", NULL, NULL, 86, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
@@ -4473,7 +4489,7 @@ static const struct aws_member elbv2_m_DeleteLoadBalancerInput[] = {
     {"LoadBalancerArn", NULL, NULL, 92, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member elbv2_m_DeleteTargetGroupInput[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member elbv2_m_DescribeListenersInput[] = {
     {"LoadBalancerArn", NULL, NULL, 92, AWS_LOC_BODY, 0},
@@ -4499,31 +4515,31 @@ static const struct aws_member elbv2_m_DescribeTagsInput[] = {
     {"ResourceArns", NULL, NULL, 126, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member elbv2_m_DescribeTagsOutput[] = {
-    {"TagDescriptions", NULL, NULL, 137, AWS_LOC_BODY, 0},
+    {"TagDescriptions", NULL, NULL, 141, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_DescribeTargetGroupAttributesInput[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member elbv2_m_DescribeTargetGroupAttributesOutput[] = {
-    {"Attributes", NULL, NULL, 150, AWS_LOC_BODY, 0},
+    {"Attributes", NULL, NULL, 154, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_DescribeTargetGroupsInput[] = {
     {"LoadBalancerArn", NULL, NULL, 92, AWS_LOC_BODY, 0},
-    {"TargetGroupArns", NULL, NULL, 146, AWS_LOC_BODY, 0},
-    {"Names", NULL, NULL, 154, AWS_LOC_BODY, 0},
+    {"TargetGroupArns", NULL, NULL, 150, AWS_LOC_BODY, 0},
+    {"Names", NULL, NULL, 158, AWS_LOC_BODY, 0},
     {"Marker", NULL, NULL, 101, AWS_LOC_BODY, 0},
     {"PageSize", NULL, NULL, 110, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_DescribeTargetGroupsOutput[] = {
-    {"TargetGroups", NULL, NULL, 160, AWS_LOC_BODY, 0},
+    {"TargetGroups", NULL, NULL, 164, AWS_LOC_BODY, 0},
     {"NextMarker", NULL, NULL, 101, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_DescribeTargetHealthInput[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"Targets", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Targets", NULL, NULL, 147, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_DescribeTargetHealthOutput[] = {
-    {"TargetHealthDescriptions", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"TargetHealthDescriptions", NULL, NULL, 167, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_FixedResponseActionConfig[] = {
     {"MessageBody", NULL, NULL, 72, AWS_LOC_BODY, 0},
@@ -4531,8 +4547,8 @@ static const struct aws_member elbv2_m_FixedResponseActionConfig[] = {
     {"ContentType", NULL, NULL, 71, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_ForwardActionConfig[] = {
-    {"TargetGroups", NULL, NULL, 152, AWS_LOC_BODY, 0},
-    {"TargetGroupStickinessConfig", NULL, NULL, 155, AWS_LOC_BODY, 0},
+    {"TargetGroups", NULL, NULL, 156, AWS_LOC_BODY, 0},
+    {"TargetGroupStickinessConfig", NULL, NULL, 159, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_Listener[] = {
     {"ListenerArn", NULL, NULL, 86, AWS_LOC_BODY, 0},
@@ -4540,7 +4556,7 @@ static const struct aws_member elbv2_m_Listener[] = {
     {"Port", NULL, NULL, 112, AWS_LOC_BODY, 0},
     {"Protocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"Certificates", NULL, NULL, 40, AWS_LOC_BODY, 0},
-    {"SslPolicy", NULL, NULL, 129, AWS_LOC_BODY, 0},
+    {"SslPolicy", NULL, NULL, 133, AWS_LOC_BODY, 0},
     {"DefaultActions", NULL, NULL, 3, AWS_LOC_BODY, 0},
     {"AlpnPolicy", NULL, NULL, 7, AWS_LOC_BODY, 0},
 };
@@ -4551,7 +4567,7 @@ static const struct aws_member elbv2_m_LoadBalancer[] = {
     {"CreatedTime", NULL, NULL, 47, AWS_LOC_BODY, 0},
     {"LoadBalancerName", NULL, NULL, 94, AWS_LOC_BODY, 0},
     {"Scheme", NULL, NULL, 96, AWS_LOC_BODY, 0},
-    {"VpcId", NULL, NULL, 168, AWS_LOC_BODY, 0},
+    {"VpcId", NULL, NULL, 172, AWS_LOC_BODY, 0},
     {"State", NULL, NULL, 97, AWS_LOC_BODY, 0},
     {"Type", NULL, NULL, 99, AWS_LOC_BODY, 0},
     {"AvailabilityZones", NULL, NULL, 36, AWS_LOC_BODY, 0},
@@ -4567,7 +4583,7 @@ static const struct aws_member elbv2_m_LoadBalancerAddress[] = {
 };
 static const struct aws_member elbv2_m_LoadBalancerState[] = {
     {"Code", NULL, NULL, 98, AWS_LOC_BODY, 0},
-    {"Reason", NULL, NULL, 130, AWS_LOC_BODY, 0},
+    {"Reason", NULL, NULL, 134, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_Matcher[] = {
     {"HttpCode", NULL, NULL, 81, AWS_LOC_BODY, 0},
@@ -4577,7 +4593,7 @@ static const struct aws_member elbv2_m_ModifyListenerInput[] = {
     {"ListenerArn", NULL, NULL, 86, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"Port", NULL, NULL, 112, AWS_LOC_BODY, 0},
     {"Protocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
-    {"SslPolicy", NULL, NULL, 129, AWS_LOC_BODY, 0},
+    {"SslPolicy", NULL, NULL, 133, AWS_LOC_BODY, 0},
     {"Certificates", NULL, NULL, 40, AWS_LOC_BODY, 0},
     {"DefaultActions", NULL, NULL, 3, AWS_LOC_BODY, 0},
     {"AlpnPolicy", NULL, NULL, 7, AWS_LOC_BODY, 0},
@@ -4586,14 +4602,14 @@ static const struct aws_member elbv2_m_ModifyListenerOutput[] = {
     {"Listeners", NULL, NULL, 88, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_ModifyTargetGroupAttributesInput[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"Attributes", NULL, NULL, 150, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Attributes", NULL, NULL, 154, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member elbv2_m_ModifyTargetGroupAttributesOutput[] = {
-    {"Attributes", NULL, NULL, 150, AWS_LOC_BODY, 0},
+    {"Attributes", NULL, NULL, 154, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_ModifyTargetGroupInput[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"HealthCheckProtocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"HealthCheckPort", NULL, NULL, 78, AWS_LOC_BODY, 0},
     {"HealthCheckPath", NULL, NULL, 111, AWS_LOC_BODY, 0},
@@ -4605,7 +4621,7 @@ static const struct aws_member elbv2_m_ModifyTargetGroupInput[] = {
     {"Matcher", NULL, NULL, 102, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_ModifyTargetGroupOutput[] = {
-    {"TargetGroups", NULL, NULL, 160, AWS_LOC_BODY, 0},
+    {"TargetGroups", NULL, NULL, 164, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_RedirectActionConfig[] = {
     {"Protocol", NULL, NULL, 120, AWS_LOC_BODY, 0},
@@ -4617,33 +4633,50 @@ static const struct aws_member elbv2_m_RedirectActionConfig[] = {
 };
 static const struct aws_member elbv2_m_RemoveTagsInput[] = {
     {"ResourceArns", NULL, NULL, 126, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"TagKeys", NULL, NULL, 139, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TagKeys", NULL, NULL, 143, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+};
+static const struct aws_member elbv2_m_SetSecurityGroupsInput[] = {
+    {"LoadBalancerArn", NULL, NULL, 92, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"SecurityGroups", NULL, NULL, 128, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+};
+static const struct aws_member elbv2_m_SetSecurityGroupsOutput[] = {
+    {"SecurityGroupIds", NULL, NULL, 128, AWS_LOC_BODY, 0},
+};
+static const struct aws_member elbv2_m_SetSubnetsInput[] = {
+    {"LoadBalancerArn", NULL, NULL, 92, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Subnets", NULL, NULL, 138, AWS_LOC_BODY, 0},
+    {"SubnetMappings", NULL, NULL, 137, AWS_LOC_BODY, 0},
+    {"IpAddressType", NULL, NULL, 84, AWS_LOC_BODY, 0},
+};
+static const struct aws_member elbv2_m_SetSubnetsOutput[] = {
+    {"AvailabilityZones", NULL, NULL, 36, AWS_LOC_BODY, 0},
+    {"IpAddressType", NULL, NULL, 84, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_SubnetMapping[] = {
-    {"SubnetId", NULL, NULL, 131, AWS_LOC_BODY, 0},
+    {"SubnetId", NULL, NULL, 135, AWS_LOC_BODY, 0},
     {"AllocationId", NULL, NULL, 6, AWS_LOC_BODY, 0},
     {"PrivateIPv4Address", NULL, NULL, 113, AWS_LOC_BODY, 0},
     {"IPv6Address", NULL, NULL, 82, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_Tag[] = {
-    {"Key", NULL, NULL, 138, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"Value", NULL, NULL, 141, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 142, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Value", NULL, NULL, 145, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TagDescription[] = {
     {"ResourceArn", NULL, NULL, 125, AWS_LOC_BODY, 0},
-    {"Tags", NULL, NULL, 140, AWS_LOC_BODY, 0},
+    {"Tags", NULL, NULL, 144, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetDescription[] = {
-    {"Id", NULL, NULL, 166, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Id", NULL, NULL, 170, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
     {"Port", NULL, NULL, 112, AWS_LOC_BODY, 0},
-    {"AvailabilityZone", NULL, NULL, 169, AWS_LOC_BODY, 0},
+    {"AvailabilityZone", NULL, NULL, 173, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetGroup[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, 0},
-    {"TargetGroupName", NULL, NULL, 153, AWS_LOC_BODY, 0},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, 0},
+    {"TargetGroupName", NULL, NULL, 157, AWS_LOC_BODY, 0},
     {"Protocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"Port", NULL, NULL, 112, AWS_LOC_BODY, 0},
-    {"VpcId", NULL, NULL, 168, AWS_LOC_BODY, 0},
+    {"VpcId", NULL, NULL, 172, AWS_LOC_BODY, 0},
     {"HealthCheckProtocol", NULL, NULL, 114, AWS_LOC_BODY, 0},
     {"HealthCheckPort", NULL, NULL, 78, AWS_LOC_BODY, 0},
     {"HealthCheckEnabled", NULL, NULL, 76, AWS_LOC_BODY, 0},
@@ -4654,31 +4687,31 @@ static const struct aws_member elbv2_m_TargetGroup[] = {
     {"HealthCheckPath", NULL, NULL, 111, AWS_LOC_BODY, 0},
     {"Matcher", NULL, NULL, 102, AWS_LOC_BODY, 0},
     {"LoadBalancerArns", NULL, NULL, 93, AWS_LOC_BODY, 0},
-    {"TargetType", NULL, NULL, 167, AWS_LOC_BODY, 0},
+    {"TargetType", NULL, NULL, 171, AWS_LOC_BODY, 0},
     {"ProtocolVersion", NULL, NULL, 115, AWS_LOC_BODY, 0},
-    {"IpAddressType", NULL, NULL, 151, AWS_LOC_BODY, 0},
+    {"IpAddressType", NULL, NULL, 155, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetGroupAttribute[] = {
-    {"Key", NULL, NULL, 148, AWS_LOC_BODY, 0},
-    {"Value", NULL, NULL, 149, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 152, AWS_LOC_BODY, 0},
+    {"Value", NULL, NULL, 153, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetGroupStickinessConfig[] = {
-    {"Enabled", NULL, NULL, 157, AWS_LOC_BODY, 0},
-    {"DurationSeconds", NULL, NULL, 156, AWS_LOC_BODY, 0},
+    {"Enabled", NULL, NULL, 161, AWS_LOC_BODY, 0},
+    {"DurationSeconds", NULL, NULL, 160, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetGroupTuple[] = {
-    {"TargetGroupArn", NULL, NULL, 145, AWS_LOC_BODY, 0},
-    {"Weight", NULL, NULL, 159, AWS_LOC_BODY, 0},
+    {"TargetGroupArn", NULL, NULL, 149, AWS_LOC_BODY, 0},
+    {"Weight", NULL, NULL, 163, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetHealth[] = {
-    {"State", NULL, NULL, 165, AWS_LOC_BODY, 0},
-    {"Reason", NULL, NULL, 164, AWS_LOC_BODY, 0},
+    {"State", NULL, NULL, 169, AWS_LOC_BODY, 0},
+    {"Reason", NULL, NULL, 168, AWS_LOC_BODY, 0},
     {"Description", NULL, NULL, 69, AWS_LOC_BODY, 0},
 };
 static const struct aws_member elbv2_m_TargetHealthDescription[] = {
-    {"Target", NULL, NULL, 142, AWS_LOC_BODY, 0},
+    {"Target", NULL, NULL, 146, AWS_LOC_BODY, 0},
     {"HealthCheckPort", NULL, NULL, 78, AWS_LOC_BODY, 0},
-    {"TargetHealth", NULL, NULL, 161, AWS_LOC_BODY, 0},
+    {"TargetHealth", NULL, NULL, 165, AWS_LOC_BODY, 0},
 };
 static const struct aws_shape elbv2_shapes[] = {
     /* 0 */ {"Action", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_Action, 8, AWS_NO_SHAPE,
@@ -5091,128 +5124,142 @@ static const struct aws_shape elbv2_shapes[] = {
     {"SecurityGroups", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 127, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
     /* 129 */
-    {"SslPolicyName", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    {"SetSecurityGroupsInput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     elbv2_m_SetSecurityGroupsInput, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     NULL},
     /* 130 */
-    {"StateReason", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
-     NULL, AWS_NO_SHAPE, NULL, NULL},
+    {"SetSecurityGroupsOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     elbv2_m_SetSecurityGroupsOutput, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     NULL},
     /* 131 */
-    {"SubnetId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
-     NULL, AWS_NO_SHAPE, NULL, NULL},
+    {"SetSubnetsInput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_SetSubnetsInput, 4,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 132 */
-    {"SubnetMapping", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_SubnetMapping, 4,
+    {"SetSubnetsOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_SetSubnetsOutput, 2,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 133 */
-    {"SubnetMappings", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 132, NULL, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, NULL},
-    /* 134 */
-    {"Subnets", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 131, NULL, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, NULL},
-    /* 135 */
-    {"Tag", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_Tag, 2, AWS_NO_SHAPE, NULL,
+    {"SslPolicyName", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 134 */
+    {"StateReason", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 135 */
+    {"SubnetId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 136 */
-    {"TagDescription", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TagDescription, 2,
+    {"SubnetMapping", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_SubnetMapping, 4,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 137 */
-    {"TagDescriptions", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 136, NULL, AWS_NO_SHAPE, NULL,
+    {"SubnetMappings", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 136, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
     /* 138 */
-    {"TagKey", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+    {"Subnets", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 135, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
     /* 139 */
-    {"TagKeys", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 138, NULL, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, NULL},
+    {"Tag", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_Tag, 2, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 140 */
-    {"TagList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 135, NULL, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, NULL},
+    {"TagDescription", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TagDescription, 2,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 141 */
+    {"TagDescriptions", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 140, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 142 */
+    {"TagKey", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 143 */
+    {"TagKeys", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 142, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 144 */
+    {"TagList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 139, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 145 */
     {"TagValue", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 142 */
+    /* 146 */
     {"TargetDescription", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TargetDescription, 3,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 143 */
-    {"TargetDescriptions", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 142, NULL, AWS_NO_SHAPE,
+    /* 147 */
+    {"TargetDescriptions", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 146, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 144 */
+    /* 148 */
     {"TargetGroup", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TargetGroup, 18, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 145 */
+    /* 149 */
     {"TargetGroupArn", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 146 */
-    {"TargetGroupArns", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 145, NULL, AWS_NO_SHAPE, NULL,
+    /* 150 */
+    {"TargetGroupArns", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 149, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 147 */
+    /* 151 */
     {"TargetGroupAttribute", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TargetGroupAttribute,
      2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 148 */
+    /* 152 */
     {"TargetGroupAttributeKey", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 149 */
+    /* 153 */
     {"TargetGroupAttributeValue", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 150 */
-    {"TargetGroupAttributes", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 147, NULL, AWS_NO_SHAPE,
+    /* 154 */
+    {"TargetGroupAttributes", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 151, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 151 */
+    /* 155 */
     {"TargetGroupIpAddressTypeEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 152 */
-    {"TargetGroupList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 158, NULL, AWS_NO_SHAPE, NULL,
+    /* 156 */
+    {"TargetGroupList", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 162, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 153 */
+    /* 157 */
     {"TargetGroupName", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 154 */
-    {"TargetGroupNames", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 153, NULL, AWS_NO_SHAPE, NULL,
+    /* 158 */
+    {"TargetGroupNames", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 157, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 155 */
+    /* 159 */
     {"TargetGroupStickinessConfig", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      elbv2_m_TargetGroupStickinessConfig, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 156 */
+    /* 160 */
     {"TargetGroupStickinessDurationSeconds", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 157 */
+    /* 161 */
     {"TargetGroupStickinessEnabled", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 158 */
+    /* 162 */
     {"TargetGroupTuple", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TargetGroupTuple, 2,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 159 */
+    /* 163 */
     {"TargetGroupWeight", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 160 */
-    {"TargetGroups", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 144, NULL, AWS_NO_SHAPE, NULL,
+    /* 164 */
+    {"TargetGroups", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 148, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 161 */
+    /* 165 */
     {"TargetHealth", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, elbv2_m_TargetHealth, 3, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 162 */
+    /* 166 */
     {"TargetHealthDescription", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      elbv2_m_TargetHealthDescription, 3, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 163 */
-    {"TargetHealthDescriptions", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 162, NULL,
-     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 164 */
-    {"TargetHealthReasonEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 165 */
-    {"TargetHealthStateEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 166 */
-    {"TargetId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
-     NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 167 */
-    {"TargetTypeEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+    {"TargetHealthDescriptions", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 166, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 168 */
+    {"TargetHealthReasonEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 169 */
+    {"TargetHealthStateEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 170 */
+    {"TargetId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 171 */
+    {"TargetTypeEnum", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 172 */
     {"VpcId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 169 */
+    /* 173 */
     {"ZoneName", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
 };
@@ -5246,6 +5293,8 @@ static const struct aws_operation elbv2_ops[] = {
     {"ModifyTargetGroupAttributes", "POST", "/", 105, 106, "ModifyTargetGroupAttributesResult",
      NULL, NULL, NULL, 0, 0},
     {"RemoveTags", "POST", "/", 123, 124, "RemoveTagsResult", NULL, NULL, NULL, 0, 0},
+    {"SetSecurityGroups", "POST", "/", 129, 130, "SetSecurityGroupsResult", NULL, NULL, NULL, 0, 0},
+    {"SetSubnets", "POST", "/", 131, 132, "SetSubnetsResult", NULL, NULL, NULL, 0, 0},
 };
 static const struct aws_service_model elbv2_model = {
     .name = "elbv2",
@@ -5259,9 +5308,9 @@ static const struct aws_service_model elbv2_model = {
     .xml_namespace = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
     .global_endpoint = NULL,
     .shapes = elbv2_shapes,
-    .n_shapes = 170,
+    .n_shapes = 174,
     .operations = elbv2_ops,
-    .n_operations = 17,
+    .n_operations = 19,
 };
 
 /* iam: IAM, query 2010-05-08, 13 operations, 45 shapes. */

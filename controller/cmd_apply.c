@@ -97,6 +97,8 @@ void cmd_app_request(const struct manifest_object *obj, const char *manifest_dir
                      struct aws_client *aws, const char *reconcile_id,
                      struct reconcile_request *req)
 {
+    struct timespec ts;
+
     memset(req, 0, sizeof(*req));
     req->kind = manifest_kind_name(obj->kind);
     req->name = obj->name;
@@ -104,7 +106,9 @@ void cmd_app_request(const struct manifest_object *obj, const char *manifest_dir
     req->revision = obj->revision;
     req->generation = obj->generation;
     req->manifest_dir = manifest_dir;
-    req->now = (int64_t)time(NULL);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    req->now = (int64_t)ts.tv_sec;
+    req->now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     req->reconcile_id = reconcile_id;
     req->aws = aws;
 }

@@ -77,6 +77,14 @@ static int64_t wall_seconds(void)
     return (int64_t)time(NULL);
 }
 
+static int64_t wall_milliseconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t monotonic_ms(void)
 {
     return (int64_t)(uv_hrtime() / 1000000u);
@@ -177,7 +185,8 @@ static enum workqueue_result reconcile_key(struct daemon *d, const char *key, lo
     const struct reconciler *r;
     struct reconcile_request req = {0};
     struct reconcile_result res = {0};
-    int64_t now = wall_seconds();
+    int64_t now_ms = wall_milliseconds();
+    int64_t now = now_ms / 1000;
     uint64_t started = uv_hrtime();
     enum workqueue_result result = WORKQUEUE_DONE;
     char ts[21];
@@ -220,6 +229,7 @@ static enum workqueue_result reconcile_key(struct daemon *d, const char *key, lo
     req.manifest_dir = json_string_value(json_object_get(desired, "manifestDir"));
     req.deleting = json_is_true(json_object_get(rec, "deleting"));
     req.now = now;
+    req.now_ms = now_ms;
     req.reconcile_id = rid;
     req.aws = d->aws;
     req.command = command;

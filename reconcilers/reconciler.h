@@ -25,6 +25,7 @@ struct reconcile_request {
     const char *manifest_dir; /* directory of the manifest (relative data paths), or NULL */
     bool deleting;            /* the manifest is gone: tear down per deletionPolicy */
     int64_t now;              /* unix seconds (injectable) */
+    int64_t now_ms;           /* the same instant in unix milliseconds (timers finer than 1 s) */
     const char *reconcile_id; /* for logs and events */
     struct aws_client *aws;   /* shared, thread-safe */
     const json_t *command;    /* a pending manual command ({"action": "promote", ...}) or NULL */
