@@ -24,6 +24,7 @@ ENI_RELEASE_SECONDS = 20.0
 # ResourceInUse for a while, which is why controllers retry that call.
 LISTENER_RELEASE_SECONDS = 15.0
 MAX_TAGS = 50
+MAX_SECURITY_GROUPS = 5   # per load balancer (AWS quota)
 
 _HOSTED_ZONES = {"us-east-1": "Z35SXDOTRQ7X7K", "us-east-2": "Z3AADJGX6KTTL2",
                  "us-west-1": "Z368ELLRRE2KJ0", "us-west-2": "Z1H1FL5HABSF5",
@@ -408,6 +409,7 @@ class Elbv2Service(base.Service):
                 raise
             lb = {"_region": req.region, "_active_at": now + self.clock.delay(LB_PROVISION_SECONDS),
                   "_enis": enis, "_subnets": sorted(subnet_ids),
+                  "_eni_of": {s["SubnetId"]: e for s, e in zip(subnets, enis)},
                   "LoadBalancerArn": arn, "DNSName": dns,
                   "CanonicalHostedZoneId": _HOSTED_ZONES.get(req.region, "Z35SXDOTRQ7X7K"),
                   "CreatedTime": self._dt(now), "LoadBalancerName": name, "Scheme": scheme,
@@ -474,6 +476,120 @@ class Elbv2Service(base.Service):
             self.tags.pop(arn, None)
             self._refresh_attachments()
         return {}
+
+    def _lb_subnets(self, req, lb, params):
+        """The subnets SetSubnets asks for, checked as AWS checks an ALB's:
+        they exist, at least two in distinct Availability Zones, all in the
+        load balancer's VPC. Returns the subnet records in request order."""
+        if params.get("Subnets") and params.get("SubnetMappings"):
+            raise AwsError("ValidationError",
+                           "You can specify subnets or subnet mappings, but not both")
+        mappings = params.get("SubnetMappings") or []
+        for m in mappings:
+            if m.get("AllocationId") or m.get("PrivateIPv4Address") or m.get("IPv6Address"):
+                raise AwsError("InvalidConfigurationRequest",
+                               "Elastic IP addresses and private IP addresses can only be "
+                               "specified for Network Load Balancers")
+        subnet_ids = list(params.get("Subnets") or [m.get("SubnetId") for m in mappings])
+        ec2 = self._ec2()
+        subnets = []
+        for sid in subnet_ids:
+            sub = ec2.get_subnet(sid) if sid else None
+            if sub is None or sub["Region"] != req.region:
+                raise AwsError("SubnetNotFound", f"The subnet ID '{sid}' is not valid")
+            subnets.append(sub)
+        zones = {s["AvailabilityZone"] for s in subnets}
+        if len(zones) < 2:
+            raise AwsError("ValidationError",
+                           "At least two subnets in two different Availability Zones must be "
+                           "specified")
+        if len(zones) != len(subnets):
+            raise AwsError("InvalidConfigurationRequest",
+                           "A load balancer cannot be attached to multiple subnets in the same "
+                           "Availability Zone")
+        for s in subnets:
+            if s["VpcId"] != lb["VpcId"]:
+                raise AwsError("InvalidConfigurationRequest",
+                               f"Subnet '{s['SubnetId']}' is in VPC '{s['VpcId']}', not in the "
+                               f"load balancer's VPC '{lb['VpcId']}'")
+        return subnets
+
+    def SetSubnets(self, req, params):
+        """Replaces the load balancer's subnets (and so its Availability
+        Zones): one ENI per subnet, those of removed subnets released a
+        little later as AWS does, new ones in the added subnets."""
+        with self.lock:
+            self._advance()
+            lb = self._lb(params["LoadBalancerArn"], req.region)
+            ip_type = params.get("IpAddressType") or lb["IpAddressType"]
+            if ip_type != "ipv4":
+                raise AwsError("InvalidConfigurationRequest",
+                               f"IP address type '{ip_type}' needs subnets with IPv6 CIDR "
+                               "blocks (IPv6 is not modelled by this emulator)")
+            subnets = self._lb_subnets(req, lb, params)
+            ec2 = self._ec2()
+            eni_of = lb["_eni_of"]
+            added = []
+            try:
+                for s in subnets:
+                    if s["SubnetId"] not in eni_of:
+                        eni = ec2.create_network_interface_internal(
+                            s["SubnetId"], lb["SecurityGroups"],
+                            f"ELB {self.lb_dimension(lb['LoadBalancerArn'])}",
+                            public_ip=(lb["Scheme"] == "internet-facing"))
+                        added.append((s["SubnetId"], eni["NetworkInterfaceId"]))
+            except AwsError:
+                for _, e in added:
+                    ec2.delete_network_interface_internal(e)
+                raise
+            wanted = {s["SubnetId"] for s in subnets}
+            for sid in [sid for sid in eni_of if sid not in wanted]:
+                ec2.delete_network_interface_internal(eni_of.pop(sid),
+                                                      delay_seconds=ENI_RELEASE_SECONDS)
+            eni_of.update(added)
+            lb["_enis"] = [eni_of[s["SubnetId"]] for s in subnets]
+            lb["_subnets"] = sorted(wanted)
+            lb["IpAddressType"] = ip_type
+            lb["AvailabilityZones"] = [{"ZoneName": s["AvailabilityZone"],
+                                        "SubnetId": s["SubnetId"], "LoadBalancerAddresses": []}
+                                       for s in subnets]
+            return {"AvailabilityZones": [dict(z) for z in lb["AvailabilityZones"]],
+                    "IpAddressType": ip_type}
+
+    def SetSecurityGroups(self, req, params):
+        """Replaces the load balancer's security groups (at most 5, all of
+        its VPC), on the load balancer and on its network interfaces."""
+        with self.lock:
+            self._advance()
+            lb = self._lb(params["LoadBalancerArn"], req.region)
+            sg_ids = list(dict.fromkeys(params["SecurityGroups"]))
+            if not sg_ids:
+                raise AwsError("InvalidConfigurationRequest",
+                               "An Application Load Balancer must have at least one security "
+                               "group")
+            if len(sg_ids) > MAX_SECURITY_GROUPS:
+                raise AwsError("InvalidConfigurationRequest",
+                               f"A load balancer can have at most {MAX_SECURITY_GROUPS} security "
+                               "groups")
+            ec2 = self._ec2()
+            records = []
+            for gid in sg_ids:
+                sg = ec2.get_security_group(gid)
+                if sg is None or sg["Region"] != req.region or sg["VpcId"] != lb["VpcId"]:
+                    raise AwsError("InvalidSecurityGroup",
+                                   f"One or more security groups are invalid: '{gid}'")
+                records.append(sg)
+            # The interfaces carry the groups too (what keeps a group in use
+            # for DeleteSecurityGroup). EC2 has no internal setter for a
+            # requester-managed interface's groups; one lock guards both
+            # services' state, so they are set here.
+            groups = [{"GroupName": g["GroupName"], "GroupId": g["GroupId"]} for g in records]
+            for eni_id in lb["_enis"]:
+                eni = ec2.enis.get(eni_id)
+                if eni is not None:
+                    eni["Groups"] = [dict(g) for g in groups]
+            lb["SecurityGroups"] = sg_ids
+            return {"SecurityGroupIds": list(sg_ids)}
 
     # ---------------------------------------------------------- target groups
 
