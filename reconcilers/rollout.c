@@ -38,6 +38,15 @@ static bool known(const char *s)
     return s != NULL && s[0] != '\0' && strcmp(s, PLACEHOLDER) != 0;
 }
 
+/* The reconcile's clock in unix milliseconds: req->now_ms, or req->now in
+ * whole seconds when a caller (an older test driver) did not set it. Every
+ * rollout timer and requeue delay is computed from it, so a round starts
+ * right when its window (plus ROLLOUT_SLACK_MS) ends, not up to 1 s later. */
+static int64_t clock_ms(const struct app_ctx *ctx)
+{
+    return ctx->req->now_ms > 0 ? ctx->req->now_ms : (int64_t)ctx->req->now * 1000;
+}
+
 /* ---- observation ----------------------------------------------------------- */
 
 struct observed {
@@ -492,7 +501,7 @@ static int execute(struct app_ctx *ctx, const struct rollout_spec *rs,
     case ROLLOUT_ACT_UNPIN_MIN:
         return autoscaling_pin_min(ctx, -1);
     case ROLLOUT_ACT_SET_STABLE:
-        return service_set_stable(ctx, a->slot, a->revision, (int64_t)ctx->req->now * 1000);
+        return service_set_stable(ctx, a->slot, a->revision, clock_ms(ctx));
     case ROLLOUT_ACT_TEST_LISTENER:
         return loadbalancer_set_test_listener(ctx, a->slot, rs->test_port);
     case ROLLOUT_ACT_ALERT:
@@ -543,7 +552,7 @@ enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res
     struct analysis_measurement *meas = NULL;
     enum app_step step = APP_STEP_FAILED;
     enum rollout_command cmd;
-    int64_t now_ms = (int64_t)ctx->req->now * 1000;
+    int64_t now_ms = clock_ms(ctx);
     bool measured = false, fetch_retry = false, weights_set = false, switched = false;
     bool all_done = false;
     long alert_wait = 0;
@@ -661,7 +670,8 @@ enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res
             hist = json_array();
             json_object_set_new(ro, "analysis", hist);
         }
-        analysis_history_append(hist, meas, rs.analysis.n_metrics, st.step, st.weight);
+        analysis_history_append(hist, meas, rs.analysis.n_metrics, st.step,
+                                rollout_measured_weight(&st));
     }
     rollout_state_to_json(&next, rollout_object(ctx));
     prune_delivery(ctx, &next);

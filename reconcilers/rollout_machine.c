@@ -1230,6 +1230,11 @@ void rollout_analysis_slots(const struct rollout_state *s, int *canary_slot,
     *stable_revision = s->stable_revision[0] ? s->stable_revision : NULL;
 }
 
+int rollout_measured_weight(const struct rollout_state *s)
+{
+    return s->phase == ROLLOUT_SCALING_DOWN ? 100 : s->weight;
+}
+
 void rollout_alert_delivered(struct rollout_state *s, const char *id)
 {
     size_t i;

@@ -277,6 +277,12 @@ void rollout_analysis_slots(const struct rollout_state *s, int *canary_slot,
                             const char **canary_revision, int *stable_slot,
                             const char **stable_revision);
 
+/* The traffic share (0..100) of the revision an analysis round measures:
+ * the canary's weight, or 100 during blue/green post-promotion (the
+ * measured revision is the new stable one and serves everyone). Recorded
+ * with each measurement in status.rollout.analysis. */
+int rollout_measured_weight(const struct rollout_state *s);
+
 /* Records that alert `id` was delivered: it leaves the outbox and is never
  * emitted again. Unknown ids are ignored. */
 void rollout_alert_delivered(struct rollout_state *s, const char *id);

@@ -110,12 +110,41 @@ static void test_blue_green_promote(void **state)
                         "testListenerArn"));
 }
 
+/* Post-promotion measurements are recorded with the measured revision's
+ * share of the traffic: 100 once it took all of it. */
+static void test_blue_green_post_promotion_weight(void **state)
+{
+    struct rfx *f = *state;
+    json_t *ro = json_object_get(f->spec, "rollout");
+    const json_t *m;
+    size_t i, n = 0;
+
+    json_object_set_new(ro, "strategy", json_string("blueGreen"));
+    json_object_set_new(ro, "scaleDownDelay", json_string("30s"));
+    json_object_set_new(ro, "blueGreen", json_pack("{s:i, s:b, s:{s:i}}", "testPort", 8080,
+                                                   "autoPromote", 1, "prePromotion",
+                                                   "measurements", 0));
+    rfx_first_deployment(f);
+    rfx_new_revision(f);
+    rfx_run_until(f, "ScalingDown", NULL);
+    assert_int_equal(rfx_weight(f, 80, 1), 100);
+    rfx_run_until(f, "Idle", RFX_REV2);
+    json_array_foreach(json_object_get(rfx_rollout(f), "analysis"), i, m)
+    {
+        assert_int_equal(json_integer_value(json_object_get(m, "weight")), 100);
+        n++;
+    }
+    assert_true(n >= 1); /* the 30 s delay holds at least one 10 s round */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unhealthy_canary_hits_the_deadline, rfx_setup,
                                         rfx_teardown),
         cmocka_unit_test_setup_teardown(test_blue_green_promote, rfx_setup, rfx_teardown),
+        cmocka_unit_test_setup_teardown(test_blue_green_post_promotion_weight, rfx_setup,
+                                        rfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@ struct world {
     int n_script;
     enum analysis_verdict default_verdict;
     int rounds;
+    int round_weight[64]; /* rollout_measured_weight of each round, as recorded */
     /* other actions */
     int pinned;
     int stable_slot_set;
@@ -251,6 +252,8 @@ static struct rollout_result step_cmd(struct world *w, enum rollout_command cmd)
         round.value = round.verdict == ANALYSIS_FAILED ? 0.25 : 0.001;
         round.threshold = 0.05;
         snprintf(round.detail, sizeof(round.detail), "error-rate: %g vs max 0.05", round.value);
+        if (w->rounds < 64)
+            w->round_weight[w->rounds] = rollout_measured_weight(&w->state);
         w->rounds++;
         have = true;
     }
@@ -919,6 +922,14 @@ static void test_blue_green_switches_back(void **state)
     assert_true(strstr(w.log, "weights 0 0;") < strstr(w.log, "scale 1 0;"));
     assert_int_equal(w.n_alerts, 1);
     assert_string_equal(w.state.rolled_back_revision, "r2");
+    /* Pre-promotion rounds measure the test listener (no user traffic);
+     * the post-promotion round that failed measured a revision serving
+     * everyone, and says so (the decision too). */
+    assert_int_equal(w.rounds, 3);
+    assert_int_equal(w.round_weight[0], 0);
+    assert_int_equal(w.round_weight[1], 0);
+    assert_int_equal(w.round_weight[2], 100);
+    assert_int_equal(w.state.decision.weight, 100);
     world_free(&w);
 }
 
