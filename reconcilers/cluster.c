@@ -512,15 +512,17 @@ static enum app_step converge_ecs_cluster(struct app_ctx *ctx, json_t *res)
                  ctx->names.cluster, ctx->names.app);
         goto out;
     }
-    if (!insights_enabled(cluster) && !ctx->plan) {
-        /* Reverting needs ecs:UpdateClusterSettings, which aviary does not
-         * call yet: report it (a repeated event is counted, not appended). */
-        char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "%s: Container Insights was disabled outside aviary; not reverted "
-                 "(enable it with aws ecs update-cluster-settings)",
-                 ctx->names.cluster);
-        status_add_event(ctx->status, "Warning", "DriftNotCorrected", msg, ctx->req->now);
+    if (!insights_enabled(cluster)) {
+        /* Turned off by hand: Container Insights feeds the dashboard's
+         * running-task widget, so it is switched back on. */
+        app_note_drift(ctx, ctx->names.cluster, "Container Insights disabled");
+        app_note_change(ctx, "update", "ecs:cluster", ctx->names.cluster,
+                        json_pack("[s]", "containerInsights: disabled -> enabled"));
+        if (app_write(ctx, ctx->names.cluster, "ecs", "UpdateClusterSettings",
+                      json_pack("{s:s, s:[{s:s, s:s}]}", "cluster", ctx->names.cluster, "settings",
+                                "name", "containerInsights", "value", "enabled"),
+                      NULL, NULL) < 0)
+            goto out;
     }
     step = APP_STEP_READY;
 out:

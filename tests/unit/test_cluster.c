@@ -354,6 +354,85 @@ static void test_delete_keeps_shared_role(void **state)
     assert_int_equal(run(f, 0, false, true).writes, 0);
 }
 
+/* The last event with this reason, or NULL (borrowed). */
+static const json_t *event(const json_t *status, const char *reason)
+{
+    const json_t *e, *found = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(status, "events"), i, e)
+    {
+        const char *r = json_string_value(json_object_get(e, "reason"));
+        if (r != NULL && strcmp(r, reason) == 0)
+            found = e;
+    }
+    return found;
+}
+
+static const char *insights(struct fx *f, const char *cluster)
+{
+    static char value[32];
+    json_t *o = call(f, "ecs", "DescribeClusters",
+                     json_pack("{s:[s], s:[s]}", "clusters", cluster, "include", "SETTINGS"));
+    const json_t *c = json_array_get(json_object_get(o, "clusters"), 0), *s;
+    size_t i;
+
+    value[0] = '\0';
+    json_array_foreach(json_object_get(c, "settings"), i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "name")), "containerInsights") == 0)
+            snprintf(value, sizeof(value), "%s", json_string_value(json_object_get(s, "value")));
+    }
+    json_decref(o);
+    return value;
+}
+
+static void test_container_insights_drift(void **state)
+{
+    struct fx *f = *state;
+    struct result r;
+    const json_t *e;
+    int before;
+
+    converge(f, 0, false);
+    assert_string_equal(insights(f, "aviary-alpha"), "enabled");
+    json_decref(call(f, "ecs", "UpdateClusterSettings",
+                     json_pack("{s:s, s:[{s:s, s:s}]}", "cluster", "aviary-alpha", "settings",
+                               "name", "containerInsights", "value", "disabled")));
+    /* Plan mode shows the change and makes none. */
+    before = mutating_calls(f);
+    r = run(f, 0, true, false);
+    assert_int_equal(r.step, APP_STEP_READY);
+    assert_int_equal(mutating_calls(f), before);
+    {
+        bool planned = false;
+        size_t i;
+        const json_t *a;
+        json_array_foreach(r.plan, i, a)
+        {
+            const char *call_name = json_string_value(json_object_get(a, "call"));
+            if (call_name != NULL && strcmp(call_name, "ecs.UpdateClusterSettings") == 0)
+                planned = true;
+        }
+        assert_true(planned);
+    }
+    json_decref(r.plan);
+    assert_string_equal(insights(f, "aviary-alpha"), "disabled");
+    assert_null(event(f->status[0], "DriftCorrected"));
+
+    r = run(f, 0, false, false);
+    assert_int_equal(r.step, APP_STEP_READY);
+    assert_int_equal(r.writes, 1);
+    assert_string_equal(insights(f, "aviary-alpha"), "enabled");
+    e = event(f->status[0], "DriftCorrected");
+    assert_non_null(e);
+    assert_non_null(strstr(json_string_value(json_object_get(e, "message")), "Container Insights"));
+    assert_null(event(f->status[0], "DriftNotCorrected"));
+    /* Converged again: quiet. */
+    r = run(f, 0, false, false);
+    assert_int_equal(r.writes, 0);
+}
+
 static void test_plan(void **state)
 {
     struct fx *f = *state;
@@ -379,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets_grant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_log_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_keeps_shared_role, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_container_insights_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
     };
 

@@ -337,3 +337,66 @@ def test_tags_and_listing():
     assert len(page2["serviceArns"]) == 3 and "nextToken" not in page2
     out = call(em, "ecs", "DescribeServices", cluster="apps", services=["s00", "missing"])
     assert len(out["services"]) == 1 and out["failures"][0]["reason"] == "MISSING"
+
+
+def test_update_cluster_settings():
+    """UpdateClusterSettings changes containerInsights (enabled, enhanced,
+    disabled), DescribeClusters with include SETTINGS reflects it, bad input
+    and a missing or deleted cluster are refused."""
+    em = base.Emulator(delay_scale=1.0)
+    em.register(Ecs)
+    call(em, "ecs", "CreateCluster", clusterName="apps",
+         settings=[{"name": "containerInsights", "value": "enabled"}])
+
+    def insights():
+        c = call(em, "ecs", "DescribeClusters", clusters=["apps"],
+                 include=["SETTINGS"])["clusters"][0]
+        return [s["value"] for s in c["settings"] if s["name"] == "containerInsights"]
+
+    out = call(em, "ecs", "UpdateClusterSettings", cluster="apps",
+               settings=[{"name": "containerInsights", "value": "disabled"}])["cluster"]
+    assert out["clusterName"] == "apps"
+    assert out["settings"] == [{"name": "containerInsights", "value": "disabled"}]
+    assert insights() == ["disabled"]
+    # Without include SETTINGS the settings are not returned.
+    c = call(em, "ecs", "DescribeClusters", clusters=["apps"])["clusters"][0]
+    assert "settings" not in c
+    arn = c["clusterArn"]
+    call(em, "ecs", "UpdateClusterSettings", cluster=arn,
+         settings=[{"name": "containerInsights", "value": "enhanced"}])
+    assert insights() == ["enhanced"]
+    for bad in ([], [{"name": "containerInsights", "value": "on"}],
+                [{"name": "other", "value": "enabled"}]):
+        with pytest.raises(AwsError) as e:
+            call(em, "ecs", "UpdateClusterSettings", cluster="apps", settings=bad)
+        assert e.value.code == "InvalidParameterException"
+    assert insights() == ["enhanced"]
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "UpdateClusterSettings", cluster="nope",
+             settings=[{"name": "containerInsights", "value": "enabled"}])
+    assert e.value.code == "ClusterNotFoundException"
+    call(em, "ecs", "DeleteCluster", cluster="apps")
+    with pytest.raises(AwsError) as e:
+        call(em, "ecs", "UpdateClusterSettings", cluster="apps",
+             settings=[{"name": "containerInsights", "value": "enabled"}])
+    assert e.value.code == "ClusterNotFoundException"
+
+
+def test_cluster_insights_metrics_follow_settings():
+    """The emulator publishes Container Insights task counts only while the
+    cluster's setting is enabled or enhanced."""
+    w = make_world()
+    em = w["em"]
+    td = register_td(em)
+    create_service(w, td["taskDefinitionArn"], desired=1)
+
+    def view():
+        return [v for v in em.services["ecs"].metrics_view_internal() if v["service"] == "web-a"][0]
+
+    assert not view()["insights"]
+    call(em, "ecs", "UpdateClusterSettings", cluster="apps",
+         settings=[{"name": "containerInsights", "value": "enhanced"}])
+    assert view()["insights"]
+    call(em, "ecs", "UpdateClusterSettings", cluster="apps",
+         settings=[{"name": "containerInsights", "value": "disabled"}])
+    assert not view()["insights"]

@@ -219,6 +219,34 @@ class Ecs(base.Service):
                     out.append(self._render_cluster(c, include))
         return {"clusters": out, "failures": failures}
 
+    def UpdateClusterSettings(self, req, params):
+        """Replaces the named settings of an ACTIVE cluster (today only
+        containerInsights, whose values ECS accepts are enabled, enhanced and
+        disabled) and returns the cluster with its settings."""
+        settings = params.get("settings") or []
+        if not settings:
+            raise AwsError("InvalidParameterException", "settings can not be empty.")
+        for s in settings:
+            if s.get("name") != "containerInsights":
+                raise AwsError("InvalidParameterException",
+                               f"Unsupported cluster setting name: {s.get('name')}.")
+            if s.get("value") not in ("enabled", "enhanced", "disabled"):
+                raise AwsError("InvalidParameterException",
+                               "The value for containerInsights must be 'enabled', 'enhanced' "
+                               "or 'disabled'.")
+        with self.lock:
+            c = self._cluster(req.region, params["cluster"])
+            current = [dict(s) for s in c.get("settings") or []]
+            for s in settings:
+                for cur in current:
+                    if cur.get("name") == s["name"]:
+                        cur["value"] = s["value"]
+                        break
+                else:
+                    current.append({"name": s["name"], "value": s["value"]})
+            c["settings"] = current
+            return {"cluster": self._render_cluster(c, ("SETTINGS",))}
+
     def DeleteCluster(self, req, params):
         with self.lock:
             c = self._cluster(req.region, params["cluster"], active=False)
@@ -1270,7 +1298,8 @@ class Ecs(base.Service):
                         pending += 1
                 c = self.clusters.get((svc["_region"], svc["_cluster"])) or {}
                 insights = any(s.get("name") == "containerInsights" and
-                               s.get("value") == "enabled" for s in c.get("settings") or [])
+                               s.get("value") in ("enabled", "enhanced")
+                               for s in c.get("settings") or [])
                 out.append({"region": svc["_region"], "cluster": svc["_cluster"],
                             "service": svc["serviceName"], "running_images": running,
                             "pending": pending, "desired": svc["desiredCount"],
