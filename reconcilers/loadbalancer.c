@@ -1057,9 +1057,121 @@ static void record(struct app_ctx *ctx, const struct desired *d, const char *lb_
         }
         json_object_set_new(r, "attributesVerified", kept);
         json_object_set(r, "healthCheck", d->hc);
+        json_object_set_new(r, "subnets", json_deep_copy(d->subnets));
+        json_object_set_new(r, "securityGroups", json_pack("[s]", d->sg));
         tls_key(d, tls, sizeof(tls));
         json_object_set_new(r, "appliedTls", json_string(tls));
     }
+}
+
+/* True when two arrays of id strings hold the same set. */
+static bool same_ids(const json_t *a, const json_t *b)
+{
+    const json_t *x, *y;
+    size_t i, j;
+
+    json_array_foreach(a, i, x)
+    {
+        bool found = false;
+        json_array_foreach(b, j, y)
+        {
+            if (json_is_string(x) && json_is_string(y) &&
+                strcmp(json_string_value(x), json_string_value(y)) == 0)
+                found = true;
+        }
+        if (!found)
+            return false;
+    }
+    json_array_foreach(b, j, y)
+    {
+        bool found = false;
+        json_array_foreach(a, i, x)
+        {
+            if (json_is_string(x) && json_is_string(y) &&
+                strcmp(json_string_value(x), json_string_value(y)) == 0)
+                found = true;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* "id1, id2" (truncated to len) for events and plans. */
+static void join_ids(const json_t *ids, char *out, size_t len)
+{
+    const json_t *id;
+    size_t i, n = 0;
+
+    out[0] = '\0';
+    json_array_foreach(ids, i, id)
+    {
+        if (n >= len)
+            break;
+        n += (size_t)snprintf(out + n, len - n, "%s%s", i ? ", " : "",
+                              json_is_string(id) ? json_string_value(id) : "?");
+    }
+    if (json_array_size(ids) == 0)
+        snprintf(out, len, "(none)");
+}
+
+/* One of the load balancer's network settings ("Subnets" with SetSubnets,
+ * "SecurityGroups" with SetSecurityGroups): `have` as AWS reports it, `want`
+ * from the network concern. A difference from what the last converge applied
+ * (resources.loadbalancer.<record_key>) is drift; otherwise the network's
+ * records changed and it is an update. Returns 0, or -1 (ctx->error). */
+static int converge_lb_setting(struct app_ctx *ctx, const char *resource, const char *lb_arn,
+                               const char *member, const char *operation, const char *record_key,
+                               const json_t *have, const json_t *want)
+{
+    const json_t *last = json_object_get(app_resources(ctx, "loadbalancer"), record_key);
+    char was[240], now[240], line[500];
+
+    if (same_ids(have, want))
+        return 0;
+    if (app_write(ctx, resource, "elbv2", operation,
+                  json_pack("{s:s, s:O}", "LoadBalancerArn", lb_arn, member, want), NULL, NULL) < 0)
+        return -1;
+    join_ids(have, was, sizeof(was));
+    join_ids(want, now, sizeof(now));
+    snprintf(line, sizeof(line), "%s: %s -> %s", member, was, now);
+    if (last != NULL && same_ids(last, want))
+        note_drift(ctx, resource, line);
+    else
+        app_note_change(ctx, "update", "load balancer", ctx->names.load_balancer,
+                        json_pack("[s]", line));
+    return 0;
+}
+
+/* Puts an existing load balancer back in the public subnets and behind the
+ * load balancer security group the network concern recorded: subnets or
+ * groups changed by hand (an extra group attached, a subnet swapped) are
+ * reverted. DescribeLoadBalancers already reported both, so a converged
+ * load balancer costs no call. Returns 0, or -1 (ctx->error). */
+static int converge_lb_network(struct app_ctx *ctx, const json_t *lb, const struct desired *d,
+                               const char *resource)
+{
+    const char *arn = str_at(lb, "LoadBalancerArn");
+    json_t *subnets = json_array(), *groups = json_pack("[s]", d->sg);
+    const json_t *z;
+    size_t i;
+    int rc = -1;
+
+    json_array_foreach(json_object_get(lb, "AvailabilityZones"), i, z)
+    {
+        if (str_at(z, "SubnetId") != NULL)
+            json_array_append_new(subnets, json_string(str_at(z, "SubnetId")));
+    }
+    if (converge_lb_setting(ctx, resource, arn, "Subnets", "SetSubnets", "subnets", subnets,
+                            d->subnets) != 0 ||
+        converge_lb_setting(ctx, resource, arn, "SecurityGroups", "SetSecurityGroups",
+                            "securityGroups", json_object_get(lb, "SecurityGroups"), groups) != 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(subnets);
+    json_decref(groups);
+    return rc;
 }
 
 static bool weights_unchanged(struct app_ctx *ctx, const struct desired *d)
@@ -1113,6 +1225,8 @@ enum app_step loadbalancer_converge(struct app_ctx *ctx)
         app_note_change(ctx, "create", "load balancer", ctx->names.load_balancer, NULL);
         if (rc == 0)
             o.lb = json_incref(json_array_get(json_object_get(out, "LoadBalancers"), 0));
+    } else if (converge_lb_network(ctx, o.lb, &d, resource) != 0) {
+        goto out;
     }
     if (o.lb != NULL) {
         lb_arn = str_at(o.lb, "LoadBalancerArn");

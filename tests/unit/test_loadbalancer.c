@@ -1,7 +1,7 @@
 /* Unit tests of the load balancer concern (reconcilers/loadbalancer.c)
  * against the local AWS emulator: creation, quiet resyncs, listener weights
- * from status.rollout and loadbalancer_set_weights, drift of listeners and
- * health checks, HTTPS with a port-80 redirect, invalid certificates,
+ * from status.rollout and loadbalancer_set_weights, drift of listeners,
+ * health checks, subnets and security groups, HTTPS with a port-80 redirect, invalid certificates,
  * deletion order, resources aviary did not create, plan mode. The network
  * prerequisites are made here with plain AWS calls. Test main thread. */
 #include <setjmp.h>
@@ -483,6 +483,126 @@ static void test_listener_drift_reverted(void **state)
     assert_int_equal(test_emulator_count_calls(&f->emu, NULL, 1), 0);
 }
 
+static bool plan_has(const json_t *actions, const char *action, const char *text);
+
+/* The load balancer as DescribeLoadBalancers reports it (new reference). */
+static json_t *describe_lb(struct fixture *f)
+{
+    json_t *out =
+        aws(f, "elbv2", "DescribeLoadBalancers", json_pack("{s:[s]}", "Names", APP "-alb"));
+    json_t *lb = json_incref(json_array_get(json_object_get(out, "LoadBalancers"), 0));
+
+    json_decref(out);
+    return lb;
+}
+
+/* A third subnet (zone c) and a second security group in the VPC. */
+static void make_spares(struct fixture *f, char subnet[64], char sg[64])
+{
+    const char *vpc = json_string_value(json_object_get(
+        json_object_get(json_object_get(f->status, "resources"), "network"), "vpcId"));
+    json_t *out;
+
+    out = aws(f, "ec2", "CreateSubnet",
+              json_pack("{s:s, s:s, s:s}", "VpcId", vpc, "CidrBlock", "10.0.2.0/24",
+                        "AvailabilityZone", "us-east-1c"));
+    snprintf(subnet, 64, "%s",
+             json_string_value(json_object_get(json_object_get(out, "Subnet"), "SubnetId")));
+    json_decref(out);
+    out = aws(
+        f, "ec2", "CreateSecurityGroup",
+        json_pack("{s:s, s:s, s:s}", "GroupName", "by-hand", "Description", "extra", "VpcId", vpc));
+    snprintf(sg, 64, "%s", json_string_value(json_object_get(out, "GroupId")));
+    json_decref(out);
+}
+
+static void assert_lb_network(struct fixture *f, const char *subnet0, const char *subnet1,
+                              const char *sg)
+{
+    json_t *lb = describe_lb(f);
+    const json_t *zones = json_object_get(lb, "AvailabilityZones");
+    const json_t *groups = json_object_get(lb, "SecurityGroups");
+    bool has[2] = {false, false};
+    const json_t *z;
+    size_t i;
+
+    assert_int_equal(json_array_size(zones), 2);
+    json_array_foreach(zones, i, z)
+    {
+        const char *id = json_string_value(json_object_get(z, "SubnetId"));
+        has[0] = has[0] || strcmp(id, subnet0) == 0;
+        has[1] = has[1] || strcmp(id, subnet1) == 0;
+    }
+    assert_true(has[0] && has[1]);
+    assert_int_equal(json_array_size(groups), 1);
+    assert_string_equal(json_string_value(json_array_get(groups, 0)), sg);
+    json_decref(lb);
+}
+
+/* Subnets and security groups changed by hand are put back (one SetSubnets,
+ * one SetSecurityGroups, two DriftCorrected events); a plan shows them as
+ * updates; a changed network record is an update, not drift. */
+static void test_subnets_and_security_groups_drift(void **state)
+{
+    struct fixture *f = *state;
+    json_t *net = json_object_get(json_object_get(f->status, "resources"), "network");
+    const char *sub0 = json_string_value(json_array_get(json_object_get(net, "publicSubnets"), 0));
+    const char *sub1 = json_string_value(json_array_get(json_object_get(net, "publicSubnets"), 1));
+    const char *sg = json_string_value(json_object_get(net, "lbSecurityGroup"));
+    json_t *actions = NULL;
+    char spare_subnet[64], spare_sg[64], text[256];
+
+    until_ready(f, false);
+    make_spares(f, spare_subnet, spare_sg);
+    json_decref(aws(f, "elbv2", "SetSecurityGroups",
+                    json_pack("{s:s, s:[s, s]}", "LoadBalancerArn", rec(f, "loadBalancerArn"),
+                              "SecurityGroups", sg, spare_sg)));
+    json_decref(aws(f, "elbv2", "SetSubnets",
+                    json_pack("{s:s, s:[s, s]}", "LoadBalancerArn", rec(f, "loadBalancerArn"),
+                              "Subnets", sub0, spare_subnet)));
+
+    /* A plan names both changes and makes no call. */
+    clear_calls(f);
+    assert_int_equal(pass(f, true, false, &actions), APP_STEP_READY);
+    assert_int_equal(test_emulator_count_calls(&f->emu, NULL, 1), 0);
+    snprintf(text, sizeof(text), "SecurityGroups: %s, %s -> %s", sg, spare_sg, sg);
+    assert_true(plan_has(actions, "update", text));
+    assert_true(plan_has(actions, "update", "Subnets: "));
+    json_decref(actions);
+
+    /* The resync reverts both. */
+    clear_calls(f);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_int_equal(count_op(f, "SetSubnets"), 1);
+    assert_int_equal(count_op(f, "SetSecurityGroups"), 1);
+    assert_int_equal(test_emulator_count_calls(&f->emu, NULL, 1), 2);
+    assert_lb_network(f, sub0, sub1, sg);
+    assert_true(has_event(f, "DriftCorrected", text));
+    snprintf(text, sizeof(text), "load balancer %s-alb changed outside aviary (Subnets: %s, %s -> ",
+             APP, sub0, spare_subnet);
+    assert_true(has_event(f, "DriftCorrected", text));
+
+    /* Quiet again. */
+    clear_calls(f);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_int_equal(test_emulator_count_calls(&f->emu, NULL, 1), 0);
+
+    /* The network moves the load balancer (its records changed): an update. */
+    json_array_set_new(json_object_get(net, "publicSubnets"), 1, json_string(spare_subnet));
+    clear_calls(f);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_int_equal(count_op(f, "SetSubnets"), 1);
+    assert_int_equal(count_op(f, "SetSecurityGroups"), 0);
+    assert_lb_network(f, sub0, spare_subnet, sg);
+    snprintf(text, sizeof(text), "update load balancer %s-alb", APP);
+    assert_true(has_event(f, "Updated", text));
+    snprintf(text, sizeof(text), "-> %s, %s", sub0, spare_subnet);
+    assert_false(has_event(f, "DriftCorrected", text));
+    clear_calls(f);
+    assert_int_equal(pass(f, false, false, NULL), APP_STEP_READY);
+    assert_int_equal(test_emulator_count_calls(&f->emu, NULL, 1), 0);
+}
+
 static void test_health_check_drift_and_update(void **state)
 {
     struct fixture *f = *state;
@@ -772,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_converge_from_nothing_then_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weights_follow_rollout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listener_drift_reverted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subnets_and_security_groups_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_check_drift_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_https_with_redirect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_https_without_redirect_forwards_on_both, setup,
