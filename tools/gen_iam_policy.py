@@ -219,7 +219,8 @@ _place("ElbTagOnCreate", "elasticloadbalancing:AddTags")
 _place("ElbChangeOwned", "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
        "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DeleteTargetGroup",
        "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyTargetGroup",
-       "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:RemoveTags")
+       "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:RemoveTags",
+       "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets")
 _place("IamCreateAviaryRoles", "iam:CreateRole", "iam:TagRole")
 _place("IamChangeAviaryRoles", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy",
        "iam:UpdateAssumeRolePolicy")
