@@ -5771,1200 +5771,1480 @@ static const struct aws_service_model logs_model = {
     .n_operations = 6,
 };
 
-/* s3: S3, rest-xml 2006-03-01, 22 operations, 177 shapes. */
+/* s3: S3, rest-xml 2006-03-01, 26 operations, 218 shapes. */
+static const struct aws_member s3_m_AbortIncompleteMultipartUpload[] = {
+    {"DaysAfterInitiation", NULL, NULL, 57, AWS_LOC_BODY, 0},
+};
 static const struct aws_member s3_m_AbortMultipartUploadOutput[] = {
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_AbortMultipartUploadRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"UploadId", "uploadId", NULL, 108, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"UploadId", "uploadId", NULL, 131, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+};
+static const struct aws_member s3_m_BucketLifecycleConfiguration[] = {
+    {"Rules", "Rule", NULL, 109, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member s3_m_CommonPrefix[] = {
-    {"Prefix", NULL, NULL, 129, AWS_LOC_BODY, 0},
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_CompleteMultipartUploadOutput[] = {
-    {"Location", NULL, NULL, 98, AWS_LOC_BODY, 0},
-    {"Bucket", NULL, NULL, 11, AWS_LOC_BODY, 0},
-    {"Key", NULL, NULL, 114, AWS_LOC_BODY, 0},
-    {"Expiration", "x-amz-expiration", NULL, 63, AWS_LOC_HEADER, 0},
-    {"ETag", NULL, NULL, 61, AWS_LOC_BODY, 0},
-    {"ChecksumCRC32", NULL, NULL, 17, AWS_LOC_BODY, 0},
-    {"ChecksumCRC32C", NULL, NULL, 18, AWS_LOC_BODY, 0},
-    {"ChecksumSHA1", NULL, NULL, 20, AWS_LOC_BODY, 0},
-    {"ChecksumSHA256", NULL, NULL, 21, AWS_LOC_BODY, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"VersionId", "x-amz-version-id", NULL, 123, AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
-     0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
+    {"Location", NULL, NULL, 118, AWS_LOC_BODY, 0},
+    {"Bucket", NULL, NULL, 13, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"Expiration", "x-amz-expiration", NULL, 68, AWS_LOC_HEADER, 0},
+    {"ETag", NULL, NULL, 66, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32", NULL, NULL, 19, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32C", NULL, NULL, 20, AWS_LOC_BODY, 0},
+    {"ChecksumSHA1", NULL, NULL, 22, AWS_LOC_BODY, 0},
+    {"ChecksumSHA256", NULL, NULL, 23, AWS_LOC_BODY, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"VersionId", "x-amz-version-id", NULL, 154, AWS_LOC_HEADER, 0},
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CompleteMultipartUploadRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"MultipartUpload", "CompleteMultipartUpload", NULL, 26, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
-    {"UploadId", "uploadId", NULL, 108, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"MultipartUpload", "CompleteMultipartUpload", NULL, 28, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"UploadId", "uploadId", NULL, 131, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CompletedMultipartUpload[] = {
-    {"Parts", "Part", NULL, 28, AWS_LOC_BODY, 0},
+    {"Parts", "Part", NULL, 30, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_CompletedPart[] = {
-    {"ETag", NULL, NULL, 61, AWS_LOC_BODY, 0},
-    {"ChecksumCRC32", NULL, NULL, 17, AWS_LOC_BODY, 0},
-    {"ChecksumCRC32C", NULL, NULL, 18, AWS_LOC_BODY, 0},
-    {"ChecksumSHA1", NULL, NULL, 20, AWS_LOC_BODY, 0},
-    {"ChecksumSHA256", NULL, NULL, 21, AWS_LOC_BODY, 0},
-    {"PartNumber", NULL, NULL, 127, AWS_LOC_BODY, 0},
+    {"ETag", NULL, NULL, 66, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32", NULL, NULL, 19, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32C", NULL, NULL, 20, AWS_LOC_BODY, 0},
+    {"ChecksumSHA1", NULL, NULL, 22, AWS_LOC_BODY, 0},
+    {"ChecksumSHA256", NULL, NULL, 23, AWS_LOC_BODY, 0},
+    {"PartNumber", NULL, NULL, 159, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_CopyObjectOutput[] = {
-    {"CopyObjectResult", NULL, NULL, 38, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
-    {"Expiration", "x-amz-expiration", NULL, 63, AWS_LOC_HEADER, 0},
-    {"CopySourceVersionId", "x-amz-copy-source-version-id", NULL, 47, AWS_LOC_HEADER, 0},
-    {"VersionId", "x-amz-version-id", NULL, 123, AWS_LOC_HEADER, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"CopyObjectResult", NULL, NULL, 40, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"Expiration", "x-amz-expiration", NULL, 68, AWS_LOC_HEADER, 0},
+    {"CopySourceVersionId", "x-amz-copy-source-version-id", NULL, 49, AWS_LOC_HEADER, 0},
+    {"VersionId", "x-amz-version-id", NULL, 154, AWS_LOC_HEADER, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 152, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 187, AWS_LOC_HEADER,
      0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
-     0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CopyObjectRequest[] = {
-    {"ACL", "x-amz-acl", NULL, 113, AWS_LOC_HEADER, 0},
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"CacheControl", "Cache-Control", NULL, 14, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"ContentDisposition", "Content-Disposition", NULL, 29, AWS_LOC_HEADER, 0},
-    {"ContentEncoding", "Content-Encoding", NULL, 30, AWS_LOC_HEADER, 0},
-    {"ContentLanguage", "Content-Language", NULL, 31, AWS_LOC_HEADER, 0},
-    {"ContentType", "Content-Type", NULL, 35, AWS_LOC_HEADER, 0},
-    {"CopySource", "x-amz-copy-source", NULL, 39, AWS_LOC_HEADER, AWS_MEMBER_REQUIRED},
-    {"CopySourceIfMatch", "x-amz-copy-source-if-match", NULL, 40, AWS_LOC_HEADER, 0},
-    {"CopySourceIfModifiedSince", "x-amz-copy-source-if-modified-since", NULL, 41, AWS_LOC_HEADER,
+    {"ACL", "x-amz-acl", NULL, 142, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"CacheControl", "Cache-Control", NULL, 16, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"ContentDisposition", "Content-Disposition", NULL, 31, AWS_LOC_HEADER, 0},
+    {"ContentEncoding", "Content-Encoding", NULL, 32, AWS_LOC_HEADER, 0},
+    {"ContentLanguage", "Content-Language", NULL, 33, AWS_LOC_HEADER, 0},
+    {"ContentType", "Content-Type", NULL, 37, AWS_LOC_HEADER, 0},
+    {"CopySource", "x-amz-copy-source", NULL, 41, AWS_LOC_HEADER, AWS_MEMBER_REQUIRED},
+    {"CopySourceIfMatch", "x-amz-copy-source-if-match", NULL, 42, AWS_LOC_HEADER, 0},
+    {"CopySourceIfModifiedSince", "x-amz-copy-source-if-modified-since", NULL, 43, AWS_LOC_HEADER,
      0},
-    {"CopySourceIfNoneMatch", "x-amz-copy-source-if-none-match", NULL, 42, AWS_LOC_HEADER, 0},
-    {"CopySourceIfUnmodifiedSince", "x-amz-copy-source-if-unmodified-since", NULL, 43,
+    {"CopySourceIfNoneMatch", "x-amz-copy-source-if-none-match", NULL, 44, AWS_LOC_HEADER, 0},
+    {"CopySourceIfUnmodifiedSince", "x-amz-copy-source-if-unmodified-since", NULL, 45,
      AWS_LOC_HEADER, 0},
-    {"Expires", "Expires", NULL, 64, AWS_LOC_HEADER, 0},
-    {"GrantFullControl", "x-amz-grant-full-control", NULL, 76, AWS_LOC_HEADER, 0},
-    {"GrantRead", "x-amz-grant-read", NULL, 77, AWS_LOC_HEADER, 0},
-    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 78, AWS_LOC_HEADER, 0},
-    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 80, AWS_LOC_HEADER, 0},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Metadata", "x-amz-meta-", NULL, 103, AWS_LOC_HEADERS, 0},
-    {"MetadataDirective", "x-amz-metadata-directive", NULL, 104, AWS_LOC_HEADER, 0},
-    {"TaggingDirective", "x-amz-tagging-directive", NULL, 168, AWS_LOC_HEADER, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"StorageClass", "x-amz-storage-class", NULL, 163, AWS_LOC_HEADER, 0},
-    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 176, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"Expires", "Expires", NULL, 71, AWS_LOC_HEADER, 0},
+    {"GrantFullControl", "x-amz-grant-full-control", NULL, 85, AWS_LOC_HEADER, 0},
+    {"GrantRead", "x-amz-grant-read", NULL, 86, AWS_LOC_HEADER, 0},
+    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 87, AWS_LOC_HEADER, 0},
+    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 89, AWS_LOC_HEADER, 0},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Metadata", "x-amz-meta-", NULL, 125, AWS_LOC_HEADERS, 0},
+    {"MetadataDirective", "x-amz-metadata-directive", NULL, 126, AWS_LOC_HEADER, 0},
+    {"TaggingDirective", "x-amz-tagging-directive", NULL, 204, AWS_LOC_HEADER, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"StorageClass", "x-amz-storage-class", NULL, 198, AWS_LOC_HEADER, 0},
+    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 217, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 152, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 187, AWS_LOC_HEADER,
      0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
-     0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
     {"CopySourceSSECustomerAlgorithm",
-     "x-amz-copy-source-server-side-encryption-customer-algorithm", NULL, 44, AWS_LOC_HEADER, 0},
-    {"CopySourceSSECustomerKey", "x-amz-copy-source-server-side-encryption-customer-key", NULL, 45,
+     "x-amz-copy-source-server-side-encryption-customer-algorithm", NULL, 46, AWS_LOC_HEADER, 0},
+    {"CopySourceSSECustomerKey", "x-amz-copy-source-server-side-encryption-customer-key", NULL, 47,
      AWS_LOC_HEADER, 0},
     {"CopySourceSSECustomerKeyMD5", "x-amz-copy-source-server-side-encryption-customer-key-MD5",
-     NULL, 46, AWS_LOC_HEADER, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"Tagging", "x-amz-tagging", NULL, 169, AWS_LOC_HEADER, 0},
-    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 118, AWS_LOC_HEADER, 0},
-    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 119, AWS_LOC_HEADER,
+     NULL, 48, AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"Tagging", "x-amz-tagging", NULL, 205, AWS_LOC_HEADER, 0},
+    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 147, AWS_LOC_HEADER, 0},
+    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 148, AWS_LOC_HEADER,
      0},
-    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 117, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
-    {"ExpectedSourceBucketOwner", "x-amz-source-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 146, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+    {"ExpectedSourceBucketOwner", "x-amz-source-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CopyObjectResult[] = {
-    {"ETag", NULL, NULL, 61, AWS_LOC_BODY, 0},
-    {"LastModified", NULL, NULL, 93, AWS_LOC_BODY, 0},
-    {"ChecksumCRC32", NULL, NULL, 17, AWS_LOC_BODY, 0},
-    {"ChecksumCRC32C", NULL, NULL, 18, AWS_LOC_BODY, 0},
-    {"ChecksumSHA1", NULL, NULL, 20, AWS_LOC_BODY, 0},
-    {"ChecksumSHA256", NULL, NULL, 21, AWS_LOC_BODY, 0},
+    {"ETag", NULL, NULL, 66, AWS_LOC_BODY, 0},
+    {"LastModified", NULL, NULL, 104, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32", NULL, NULL, 19, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32C", NULL, NULL, 20, AWS_LOC_BODY, 0},
+    {"ChecksumSHA1", NULL, NULL, 22, AWS_LOC_BODY, 0},
+    {"ChecksumSHA256", NULL, NULL, 23, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_CreateBucketConfiguration[] = {
-    {"LocationConstraint", NULL, NULL, 10, AWS_LOC_BODY, 0},
+    {"LocationConstraint", NULL, NULL, 12, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_CreateBucketOutput[] = {
-    {"Location", "Location", NULL, 98, AWS_LOC_HEADER, 0},
+    {"Location", "Location", NULL, 118, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CreateBucketRequest[] = {
-    {"ACL", "x-amz-acl", NULL, 8, AWS_LOC_HEADER, 0},
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"CreateBucketConfiguration", "CreateBucketConfiguration", NULL, 48, AWS_LOC_BODY,
+    {"ACL", "x-amz-acl", NULL, 9, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"CreateBucketConfiguration", "CreateBucketConfiguration", NULL, 50, AWS_LOC_BODY,
      AWS_MEMBER_PAYLOAD},
-    {"GrantFullControl", "x-amz-grant-full-control", NULL, 76, AWS_LOC_HEADER, 0},
-    {"GrantRead", "x-amz-grant-read", NULL, 77, AWS_LOC_HEADER, 0},
-    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 78, AWS_LOC_HEADER, 0},
-    {"GrantWrite", "x-amz-grant-write", NULL, 79, AWS_LOC_HEADER, 0},
-    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 80, AWS_LOC_HEADER, 0},
-    {"ObjectLockEnabledForBucket", "x-amz-bucket-object-lock-enabled", NULL, 116, AWS_LOC_HEADER,
+    {"GrantFullControl", "x-amz-grant-full-control", NULL, 85, AWS_LOC_HEADER, 0},
+    {"GrantRead", "x-amz-grant-read", NULL, 86, AWS_LOC_HEADER, 0},
+    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 87, AWS_LOC_HEADER, 0},
+    {"GrantWrite", "x-amz-grant-write", NULL, 88, AWS_LOC_HEADER, 0},
+    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 89, AWS_LOC_HEADER, 0},
+    {"ObjectLockEnabledForBucket", "x-amz-bucket-object-lock-enabled", NULL, 145, AWS_LOC_HEADER,
      0},
-    {"ObjectOwnership", "x-amz-object-ownership", NULL, 120, AWS_LOC_HEADER, 0},
+    {"ObjectOwnership", "x-amz-object-ownership", NULL, 149, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CreateMultipartUploadOutput[] = {
     {"AbortDate", "x-amz-abort-date", NULL, 0, AWS_LOC_HEADER, 0},
-    {"AbortRuleId", "x-amz-abort-rule-id", NULL, 3, AWS_LOC_HEADER, 0},
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_BODY, 0},
-    {"Key", NULL, NULL, 114, AWS_LOC_BODY, 0},
-    {"UploadId", NULL, NULL, 108, AWS_LOC_BODY, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"AbortRuleId", "x-amz-abort-rule-id", NULL, 4, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"UploadId", NULL, NULL, 131, AWS_LOC_BODY, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 152, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 187, AWS_LOC_HEADER,
      0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
-     0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_CreateMultipartUploadRequest[] = {
-    {"ACL", "x-amz-acl", NULL, 113, AWS_LOC_HEADER, 0},
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"CacheControl", "Cache-Control", NULL, 14, AWS_LOC_HEADER, 0},
-    {"ContentDisposition", "Content-Disposition", NULL, 29, AWS_LOC_HEADER, 0},
-    {"ContentEncoding", "Content-Encoding", NULL, 30, AWS_LOC_HEADER, 0},
-    {"ContentLanguage", "Content-Language", NULL, 31, AWS_LOC_HEADER, 0},
-    {"ContentType", "Content-Type", NULL, 35, AWS_LOC_HEADER, 0},
-    {"Expires", "Expires", NULL, 64, AWS_LOC_HEADER, 0},
-    {"GrantFullControl", "x-amz-grant-full-control", NULL, 76, AWS_LOC_HEADER, 0},
-    {"GrantRead", "x-amz-grant-read", NULL, 77, AWS_LOC_HEADER, 0},
-    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 78, AWS_LOC_HEADER, 0},
-    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 80, AWS_LOC_HEADER, 0},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Metadata", "x-amz-meta-", NULL, 103, AWS_LOC_HEADERS, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"StorageClass", "x-amz-storage-class", NULL, 163, AWS_LOC_HEADER, 0},
-    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 176, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"ACL", "x-amz-acl", NULL, 142, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"CacheControl", "Cache-Control", NULL, 16, AWS_LOC_HEADER, 0},
+    {"ContentDisposition", "Content-Disposition", NULL, 31, AWS_LOC_HEADER, 0},
+    {"ContentEncoding", "Content-Encoding", NULL, 32, AWS_LOC_HEADER, 0},
+    {"ContentLanguage", "Content-Language", NULL, 33, AWS_LOC_HEADER, 0},
+    {"ContentType", "Content-Type", NULL, 37, AWS_LOC_HEADER, 0},
+    {"Expires", "Expires", NULL, 71, AWS_LOC_HEADER, 0},
+    {"GrantFullControl", "x-amz-grant-full-control", NULL, 85, AWS_LOC_HEADER, 0},
+    {"GrantRead", "x-amz-grant-read", NULL, 86, AWS_LOC_HEADER, 0},
+    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 87, AWS_LOC_HEADER, 0},
+    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 89, AWS_LOC_HEADER, 0},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Metadata", "x-amz-meta-", NULL, 125, AWS_LOC_HEADERS, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"StorageClass", "x-amz-storage-class", NULL, 198, AWS_LOC_HEADER, 0},
+    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 217, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 152, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 187, AWS_LOC_HEADER,
      0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"Tagging", "x-amz-tagging", NULL, 205, AWS_LOC_HEADER, 0},
+    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 147, AWS_LOC_HEADER, 0},
+    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 148, AWS_LOC_HEADER,
      0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"Tagging", "x-amz-tagging", NULL, 169, AWS_LOC_HEADER, 0},
-    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 118, AWS_LOC_HEADER, 0},
-    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 119, AWS_LOC_HEADER,
-     0},
-    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 117, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
+    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 146, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_DeleteBucketRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_DeleteMarkerEntry[] = {
-    {"Owner", NULL, NULL, 126, AWS_LOC_BODY, 0},
-    {"Key", NULL, NULL, 114, AWS_LOC_BODY, 0},
-    {"VersionId", NULL, NULL, 123, AWS_LOC_BODY, 0},
-    {"IsLatest", NULL, NULL, 89, AWS_LOC_BODY, 0},
-    {"LastModified", NULL, NULL, 93, AWS_LOC_BODY, 0},
+    {"Owner", NULL, NULL, 157, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"VersionId", NULL, NULL, 154, AWS_LOC_BODY, 0},
+    {"IsLatest", NULL, NULL, 100, AWS_LOC_BODY, 0},
+    {"LastModified", NULL, NULL, 104, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_DeleteObjectOutput[] = {
-    {"DeleteMarker", "x-amz-delete-marker", NULL, 54, AWS_LOC_HEADER, 0},
-    {"VersionId", "x-amz-version-id", NULL, 123, AWS_LOC_HEADER, 0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
+    {"DeleteMarker", "x-amz-delete-marker", NULL, 59, AWS_LOC_HEADER, 0},
+    {"VersionId", "x-amz-version-id", NULL, 154, AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_DeleteObjectRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"MFA", "x-amz-mfa", NULL, 99, AWS_LOC_HEADER, 0},
-    {"VersionId", "versionId", NULL, 123, AWS_LOC_QUERYSTRING, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"BypassGovernanceRetention", "x-amz-bypass-governance-retention", NULL, 13, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"MFA", "x-amz-mfa", NULL, 119, AWS_LOC_HEADER, 0},
+    {"VersionId", "versionId", NULL, 154, AWS_LOC_QUERYSTRING, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"BypassGovernanceRetention", "x-amz-bypass-governance-retention", NULL, 15, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_GetBucketEncryptionOutput[] = {
-    {"ServerSideEncryptionConfiguration", NULL, NULL, 156, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"ServerSideEncryptionConfiguration", NULL, NULL, 191, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
 };
 static const struct aws_member s3_m_GetBucketEncryptionRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+};
+static const struct aws_member s3_m_GetBucketLifecycleConfigurationOutput[] = {
+    {"Rules", "Rule", NULL, 109, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_GetBucketLifecycleConfigurationRequest[] = {
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_GetBucketTaggingOutput[] = {
-    {"TagSet", NULL, NULL, 166, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TagSet", NULL, NULL, 201, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member s3_m_GetBucketTaggingRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_GetBucketVersioningOutput[] = {
-    {"Status", NULL, NULL, 12, AWS_LOC_BODY, 0},
-    {"MFADelete", "MfaDelete", NULL, 101, AWS_LOC_BODY, 0},
+    {"Status", NULL, NULL, 14, AWS_LOC_BODY, 0},
+    {"MFADelete", "MfaDelete", NULL, 121, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_GetBucketVersioningRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_GetObjectOutput[] = {
-    {"Body", NULL, NULL, 7, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
-    {"DeleteMarker", "x-amz-delete-marker", NULL, 54, AWS_LOC_HEADER, 0},
-    {"AcceptRanges", "accept-ranges", NULL, 4, AWS_LOC_HEADER, 0},
-    {"Expiration", "x-amz-expiration", NULL, 63, AWS_LOC_HEADER, 0},
-    {"Restore", "x-amz-restore", NULL, 148, AWS_LOC_HEADER, 0},
-    {"LastModified", "Last-Modified", NULL, 93, AWS_LOC_HEADER, 0},
-    {"ContentLength", "Content-Length", NULL, 32, AWS_LOC_HEADER, 0},
-    {"ETag", "ETag", NULL, 61, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"MissingMeta", "x-amz-missing-meta", NULL, 107, AWS_LOC_HEADER, 0},
-    {"VersionId", "x-amz-version-id", NULL, 123, AWS_LOC_HEADER, 0},
-    {"CacheControl", "Cache-Control", NULL, 14, AWS_LOC_HEADER, 0},
-    {"ContentDisposition", "Content-Disposition", NULL, 29, AWS_LOC_HEADER, 0},
-    {"ContentEncoding", "Content-Encoding", NULL, 30, AWS_LOC_HEADER, 0},
-    {"ContentLanguage", "Content-Language", NULL, 31, AWS_LOC_HEADER, 0},
-    {"ContentRange", "Content-Range", NULL, 34, AWS_LOC_HEADER, 0},
-    {"ContentType", "Content-Type", NULL, 35, AWS_LOC_HEADER, 0},
-    {"Expires", "Expires", NULL, 64, AWS_LOC_HEADER, 0},
-    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 176, AWS_LOC_HEADER, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"Metadata", "x-amz-meta-", NULL, 103, AWS_LOC_HEADERS, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"Body", NULL, NULL, 8, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"DeleteMarker", "x-amz-delete-marker", NULL, 59, AWS_LOC_HEADER, 0},
+    {"AcceptRanges", "accept-ranges", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Expiration", "x-amz-expiration", NULL, 68, AWS_LOC_HEADER, 0},
+    {"Restore", "x-amz-restore", NULL, 183, AWS_LOC_HEADER, 0},
+    {"LastModified", "Last-Modified", NULL, 104, AWS_LOC_HEADER, 0},
+    {"ContentLength", "Content-Length", NULL, 34, AWS_LOC_HEADER, 0},
+    {"ETag", "ETag", NULL, 66, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"MissingMeta", "x-amz-missing-meta", NULL, 129, AWS_LOC_HEADER, 0},
+    {"VersionId", "x-amz-version-id", NULL, 154, AWS_LOC_HEADER, 0},
+    {"CacheControl", "Cache-Control", NULL, 16, AWS_LOC_HEADER, 0},
+    {"ContentDisposition", "Content-Disposition", NULL, 31, AWS_LOC_HEADER, 0},
+    {"ContentEncoding", "Content-Encoding", NULL, 32, AWS_LOC_HEADER, 0},
+    {"ContentLanguage", "Content-Language", NULL, 33, AWS_LOC_HEADER, 0},
+    {"ContentRange", "Content-Range", NULL, 36, AWS_LOC_HEADER, 0},
+    {"ContentType", "Content-Type", NULL, 37, AWS_LOC_HEADER, 0},
+    {"Expires", "Expires", NULL, 71, AWS_LOC_HEADER, 0},
+    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 217, AWS_LOC_HEADER, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"Metadata", "x-amz-meta-", NULL, 125, AWS_LOC_HEADERS, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"StorageClass", "x-amz-storage-class", NULL, 198, AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
+    {"ReplicationStatus", "x-amz-replication-status", NULL, 174, AWS_LOC_HEADER, 0},
+    {"PartsCount", "x-amz-mp-parts-count", NULL, 162, AWS_LOC_HEADER, 0},
+    {"TagCount", "x-amz-tagging-count", NULL, 200, AWS_LOC_HEADER, 0},
+    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 147, AWS_LOC_HEADER, 0},
+    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 148, AWS_LOC_HEADER,
      0},
-    {"StorageClass", "x-amz-storage-class", NULL, 163, AWS_LOC_HEADER, 0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
-    {"ReplicationStatus", "x-amz-replication-status", NULL, 139, AWS_LOC_HEADER, 0},
-    {"PartsCount", "x-amz-mp-parts-count", NULL, 128, AWS_LOC_HEADER, 0},
-    {"TagCount", "x-amz-tagging-count", NULL, 165, AWS_LOC_HEADER, 0},
-    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 118, AWS_LOC_HEADER, 0},
-    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 119, AWS_LOC_HEADER,
-     0},
-    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 117, AWS_LOC_HEADER, 0},
+    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 146, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_GetObjectRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"IfMatch", "If-Match", NULL, 85, AWS_LOC_HEADER, 0},
-    {"IfModifiedSince", "If-Modified-Since", NULL, 86, AWS_LOC_HEADER, 0},
-    {"IfNoneMatch", "If-None-Match", NULL, 87, AWS_LOC_HEADER, 0},
-    {"IfUnmodifiedSince", "If-Unmodified-Since", NULL, 88, AWS_LOC_HEADER, 0},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Range", "Range", NULL, 138, AWS_LOC_HEADER, 0},
-    {"ResponseCacheControl", "response-cache-control", NULL, 142, AWS_LOC_QUERYSTRING, 0},
-    {"ResponseContentDisposition", "response-content-disposition", NULL, 143, AWS_LOC_QUERYSTRING,
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"IfMatch", "If-Match", NULL, 94, AWS_LOC_HEADER, 0},
+    {"IfModifiedSince", "If-Modified-Since", NULL, 95, AWS_LOC_HEADER, 0},
+    {"IfNoneMatch", "If-None-Match", NULL, 96, AWS_LOC_HEADER, 0},
+    {"IfUnmodifiedSince", "If-Unmodified-Since", NULL, 97, AWS_LOC_HEADER, 0},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Range", "Range", NULL, 173, AWS_LOC_HEADER, 0},
+    {"ResponseCacheControl", "response-cache-control", NULL, 177, AWS_LOC_QUERYSTRING, 0},
+    {"ResponseContentDisposition", "response-content-disposition", NULL, 178, AWS_LOC_QUERYSTRING,
      0},
-    {"ResponseContentEncoding", "response-content-encoding", NULL, 144, AWS_LOC_QUERYSTRING, 0},
-    {"ResponseContentLanguage", "response-content-language", NULL, 145, AWS_LOC_QUERYSTRING, 0},
-    {"ResponseContentType", "response-content-type", NULL, 146, AWS_LOC_QUERYSTRING, 0},
-    {"ResponseExpires", "response-expires", NULL, 147, AWS_LOC_QUERYSTRING, 0},
-    {"VersionId", "versionId", NULL, 123, AWS_LOC_QUERYSTRING, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"ResponseContentEncoding", "response-content-encoding", NULL, 179, AWS_LOC_QUERYSTRING, 0},
+    {"ResponseContentLanguage", "response-content-language", NULL, 180, AWS_LOC_QUERYSTRING, 0},
+    {"ResponseContentType", "response-content-type", NULL, 181, AWS_LOC_QUERYSTRING, 0},
+    {"ResponseExpires", "response-expires", NULL, 182, AWS_LOC_QUERYSTRING, 0},
+    {"VersionId", "versionId", NULL, 154, AWS_LOC_QUERYSTRING, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"PartNumber", "partNumber", NULL, 127, AWS_LOC_QUERYSTRING, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
-    {"ChecksumMode", "x-amz-checksum-mode", NULL, 19, AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"PartNumber", "partNumber", NULL, 159, AWS_LOC_QUERYSTRING, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+    {"ChecksumMode", "x-amz-checksum-mode", NULL, 21, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_GetPublicAccessBlockOutput[] = {
-    {"PublicAccessBlockConfiguration", NULL, NULL, 130, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"PublicAccessBlockConfiguration", NULL, NULL, 164, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
 };
 static const struct aws_member s3_m_GetPublicAccessBlockRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_HeadBucketRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_HeadObjectOutput[] = {
-    {"DeleteMarker", "x-amz-delete-marker", NULL, 54, AWS_LOC_HEADER, 0},
-    {"AcceptRanges", "accept-ranges", NULL, 4, AWS_LOC_HEADER, 0},
-    {"Expiration", "x-amz-expiration", NULL, 63, AWS_LOC_HEADER, 0},
-    {"Restore", "x-amz-restore", NULL, 148, AWS_LOC_HEADER, 0},
-    {"ArchiveStatus", "x-amz-archive-status", NULL, 6, AWS_LOC_HEADER, 0},
-    {"LastModified", "Last-Modified", NULL, 93, AWS_LOC_HEADER, 0},
-    {"ContentLength", "Content-Length", NULL, 32, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"ETag", "ETag", NULL, 61, AWS_LOC_HEADER, 0},
-    {"MissingMeta", "x-amz-missing-meta", NULL, 107, AWS_LOC_HEADER, 0},
-    {"VersionId", "x-amz-version-id", NULL, 123, AWS_LOC_HEADER, 0},
-    {"CacheControl", "Cache-Control", NULL, 14, AWS_LOC_HEADER, 0},
-    {"ContentDisposition", "Content-Disposition", NULL, 29, AWS_LOC_HEADER, 0},
-    {"ContentEncoding", "Content-Encoding", NULL, 30, AWS_LOC_HEADER, 0},
-    {"ContentLanguage", "Content-Language", NULL, 31, AWS_LOC_HEADER, 0},
-    {"ContentType", "Content-Type", NULL, 35, AWS_LOC_HEADER, 0},
-    {"Expires", "Expires", NULL, 64, AWS_LOC_HEADER, 0},
-    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 176, AWS_LOC_HEADER, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"Metadata", "x-amz-meta-", NULL, 103, AWS_LOC_HEADERS, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"DeleteMarker", "x-amz-delete-marker", NULL, 59, AWS_LOC_HEADER, 0},
+    {"AcceptRanges", "accept-ranges", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Expiration", "x-amz-expiration", NULL, 68, AWS_LOC_HEADER, 0},
+    {"Restore", "x-amz-restore", NULL, 183, AWS_LOC_HEADER, 0},
+    {"ArchiveStatus", "x-amz-archive-status", NULL, 7, AWS_LOC_HEADER, 0},
+    {"LastModified", "Last-Modified", NULL, 104, AWS_LOC_HEADER, 0},
+    {"ContentLength", "Content-Length", NULL, 34, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"ETag", "ETag", NULL, 66, AWS_LOC_HEADER, 0},
+    {"MissingMeta", "x-amz-missing-meta", NULL, 129, AWS_LOC_HEADER, 0},
+    {"VersionId", "x-amz-version-id", NULL, 154, AWS_LOC_HEADER, 0},
+    {"CacheControl", "Cache-Control", NULL, 16, AWS_LOC_HEADER, 0},
+    {"ContentDisposition", "Content-Disposition", NULL, 31, AWS_LOC_HEADER, 0},
+    {"ContentEncoding", "Content-Encoding", NULL, 32, AWS_LOC_HEADER, 0},
+    {"ContentLanguage", "Content-Language", NULL, 33, AWS_LOC_HEADER, 0},
+    {"ContentType", "Content-Type", NULL, 37, AWS_LOC_HEADER, 0},
+    {"Expires", "Expires", NULL, 71, AWS_LOC_HEADER, 0},
+    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 217, AWS_LOC_HEADER, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"Metadata", "x-amz-meta-", NULL, 125, AWS_LOC_HEADERS, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"StorageClass", "x-amz-storage-class", NULL, 198, AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
+    {"ReplicationStatus", "x-amz-replication-status", NULL, 174, AWS_LOC_HEADER, 0},
+    {"PartsCount", "x-amz-mp-parts-count", NULL, 162, AWS_LOC_HEADER, 0},
+    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 147, AWS_LOC_HEADER, 0},
+    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 148, AWS_LOC_HEADER,
      0},
-    {"StorageClass", "x-amz-storage-class", NULL, 163, AWS_LOC_HEADER, 0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
-    {"ReplicationStatus", "x-amz-replication-status", NULL, 139, AWS_LOC_HEADER, 0},
-    {"PartsCount", "x-amz-mp-parts-count", NULL, 128, AWS_LOC_HEADER, 0},
-    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 118, AWS_LOC_HEADER, 0},
-    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 119, AWS_LOC_HEADER,
-     0},
-    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 117, AWS_LOC_HEADER, 0},
+    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 146, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_HeadObjectRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"IfMatch", "If-Match", NULL, 85, AWS_LOC_HEADER, 0},
-    {"IfModifiedSince", "If-Modified-Since", NULL, 86, AWS_LOC_HEADER, 0},
-    {"IfNoneMatch", "If-None-Match", NULL, 87, AWS_LOC_HEADER, 0},
-    {"IfUnmodifiedSince", "If-Unmodified-Since", NULL, 88, AWS_LOC_HEADER, 0},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Range", "Range", NULL, 138, AWS_LOC_HEADER, 0},
-    {"VersionId", "versionId", NULL, 123, AWS_LOC_QUERYSTRING, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"IfMatch", "If-Match", NULL, 94, AWS_LOC_HEADER, 0},
+    {"IfModifiedSince", "If-Modified-Since", NULL, 95, AWS_LOC_HEADER, 0},
+    {"IfNoneMatch", "If-None-Match", NULL, 96, AWS_LOC_HEADER, 0},
+    {"IfUnmodifiedSince", "If-Unmodified-Since", NULL, 97, AWS_LOC_HEADER, 0},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Range", "Range", NULL, 173, AWS_LOC_HEADER, 0},
+    {"VersionId", "versionId", NULL, 154, AWS_LOC_QUERYSTRING, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"PartNumber", "partNumber", NULL, 127, AWS_LOC_QUERYSTRING, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
-    {"ChecksumMode", "x-amz-checksum-mode", NULL, 19, AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"PartNumber", "partNumber", NULL, 159, AWS_LOC_QUERYSTRING, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+    {"ChecksumMode", "x-amz-checksum-mode", NULL, 21, AWS_LOC_HEADER, 0},
+};
+static const struct aws_member s3_m_Initiator[] = {
+    {"ID", NULL, NULL, 93, AWS_LOC_BODY, 0},
+    {"DisplayName", NULL, NULL, 65, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_LifecycleExpiration[] = {
+    {"Date", NULL, NULL, 55, AWS_LOC_BODY, 0},
+    {"Days", NULL, NULL, 56, AWS_LOC_BODY, 0},
+    {"ExpiredObjectDeleteMarker", NULL, NULL, 70, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_LifecycleRule[] = {
+    {"Expiration", NULL, NULL, 105, AWS_LOC_BODY, 0},
+    {"ID", NULL, NULL, 93, AWS_LOC_BODY, 0},
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"Filter", NULL, NULL, 108, AWS_LOC_BODY, 0},
+    {"Status", NULL, NULL, 69, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Transitions", "Transition", NULL, 208, AWS_LOC_BODY, 0},
+    {"NoncurrentVersionTransitions", "NoncurrentVersionTransition", NULL, 140, AWS_LOC_BODY, 0},
+    {"NoncurrentVersionExpiration", NULL, NULL, 138, AWS_LOC_BODY, 0},
+    {"AbortIncompleteMultipartUpload", NULL, NULL, 1, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_LifecycleRuleAndOperator[] = {
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"Tags", "Tag", NULL, 202, AWS_LOC_BODY, 0},
+    {"ObjectSizeGreaterThan", NULL, NULL, 150, AWS_LOC_BODY, 0},
+    {"ObjectSizeLessThan", NULL, NULL, 151, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_LifecycleRuleFilter[] = {
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"Tag", NULL, NULL, 199, AWS_LOC_BODY, 0},
+    {"ObjectSizeGreaterThan", NULL, NULL, 150, AWS_LOC_BODY, 0},
+    {"ObjectSizeLessThan", NULL, NULL, 151, AWS_LOC_BODY, 0},
+    {"And", NULL, NULL, 107, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_ListMultipartUploadsOutput[] = {
+    {"Bucket", NULL, NULL, 13, AWS_LOC_BODY, 0},
+    {"KeyMarker", NULL, NULL, 103, AWS_LOC_BODY, 0},
+    {"UploadIdMarker", NULL, NULL, 210, AWS_LOC_BODY, 0},
+    {"NextKeyMarker", NULL, NULL, 133, AWS_LOC_BODY, 0},
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"Delimiter", NULL, NULL, 64, AWS_LOC_BODY, 0},
+    {"NextUploadIdMarker", NULL, NULL, 136, AWS_LOC_BODY, 0},
+    {"MaxUploads", NULL, NULL, 124, AWS_LOC_BODY, 0},
+    {"IsTruncated", NULL, NULL, 101, AWS_LOC_BODY, 0},
+    {"Uploads", "Upload", NULL, 132, AWS_LOC_BODY, 0},
+    {"CommonPrefixes", NULL, NULL, 25, AWS_LOC_BODY, 0},
+    {"EncodingType", NULL, NULL, 67, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_ListMultipartUploadsRequest[] = {
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Delimiter", "delimiter", NULL, 64, AWS_LOC_QUERYSTRING, 0},
+    {"EncodingType", "encoding-type", NULL, 67, AWS_LOC_QUERYSTRING, 0},
+    {"KeyMarker", "key-marker", NULL, 103, AWS_LOC_QUERYSTRING, 0},
+    {"MaxUploads", "max-uploads", NULL, 124, AWS_LOC_QUERYSTRING, 0},
+    {"Prefix", "prefix", NULL, 163, AWS_LOC_QUERYSTRING, 0},
+    {"UploadIdMarker", "upload-id-marker", NULL, 210, AWS_LOC_QUERYSTRING, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_ListObjectVersionsOutput[] = {
-    {"IsTruncated", NULL, NULL, 90, AWS_LOC_BODY, 0},
-    {"KeyMarker", NULL, NULL, 92, AWS_LOC_BODY, 0},
-    {"VersionIdMarker", NULL, NULL, 174, AWS_LOC_BODY, 0},
-    {"NextKeyMarker", NULL, NULL, 109, AWS_LOC_BODY, 0},
-    {"NextVersionIdMarker", NULL, NULL, 111, AWS_LOC_BODY, 0},
-    {"Versions", "Version", NULL, 124, AWS_LOC_BODY, 0},
-    {"DeleteMarkers", "DeleteMarker", NULL, 56, AWS_LOC_BODY, 0},
-    {"Name", NULL, NULL, 11, AWS_LOC_BODY, 0},
-    {"Prefix", NULL, NULL, 129, AWS_LOC_BODY, 0},
-    {"Delimiter", NULL, NULL, 59, AWS_LOC_BODY, 0},
-    {"MaxKeys", NULL, NULL, 102, AWS_LOC_BODY, 0},
-    {"CommonPrefixes", NULL, NULL, 23, AWS_LOC_BODY, 0},
-    {"EncodingType", NULL, NULL, 62, AWS_LOC_BODY, 0},
+    {"IsTruncated", NULL, NULL, 101, AWS_LOC_BODY, 0},
+    {"KeyMarker", NULL, NULL, 103, AWS_LOC_BODY, 0},
+    {"VersionIdMarker", NULL, NULL, 215, AWS_LOC_BODY, 0},
+    {"NextKeyMarker", NULL, NULL, 133, AWS_LOC_BODY, 0},
+    {"NextVersionIdMarker", NULL, NULL, 137, AWS_LOC_BODY, 0},
+    {"Versions", "Version", NULL, 155, AWS_LOC_BODY, 0},
+    {"DeleteMarkers", "DeleteMarker", NULL, 61, AWS_LOC_BODY, 0},
+    {"Name", NULL, NULL, 13, AWS_LOC_BODY, 0},
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"Delimiter", NULL, NULL, 64, AWS_LOC_BODY, 0},
+    {"MaxKeys", NULL, NULL, 122, AWS_LOC_BODY, 0},
+    {"CommonPrefixes", NULL, NULL, 25, AWS_LOC_BODY, 0},
+    {"EncodingType", NULL, NULL, 67, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_ListObjectVersionsRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Delimiter", "delimiter", NULL, 59, AWS_LOC_QUERYSTRING, 0},
-    {"EncodingType", "encoding-type", NULL, 62, AWS_LOC_QUERYSTRING, 0},
-    {"KeyMarker", "key-marker", NULL, 92, AWS_LOC_QUERYSTRING, 0},
-    {"MaxKeys", "max-keys", NULL, 102, AWS_LOC_QUERYSTRING, 0},
-    {"Prefix", "prefix", NULL, 129, AWS_LOC_QUERYSTRING, 0},
-    {"VersionIdMarker", "version-id-marker", NULL, 174, AWS_LOC_QUERYSTRING, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Delimiter", "delimiter", NULL, 64, AWS_LOC_QUERYSTRING, 0},
+    {"EncodingType", "encoding-type", NULL, 67, AWS_LOC_QUERYSTRING, 0},
+    {"KeyMarker", "key-marker", NULL, 103, AWS_LOC_QUERYSTRING, 0},
+    {"MaxKeys", "max-keys", NULL, 122, AWS_LOC_QUERYSTRING, 0},
+    {"Prefix", "prefix", NULL, 163, AWS_LOC_QUERYSTRING, 0},
+    {"VersionIdMarker", "version-id-marker", NULL, 215, AWS_LOC_QUERYSTRING, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_ListObjectsV2Output[] = {
-    {"IsTruncated", NULL, NULL, 90, AWS_LOC_BODY, 0},
-    {"Contents", NULL, NULL, 115, AWS_LOC_BODY, 0},
-    {"Name", NULL, NULL, 11, AWS_LOC_BODY, 0},
-    {"Prefix", NULL, NULL, 129, AWS_LOC_BODY, 0},
-    {"Delimiter", NULL, NULL, 59, AWS_LOC_BODY, 0},
-    {"MaxKeys", NULL, NULL, 102, AWS_LOC_BODY, 0},
-    {"CommonPrefixes", NULL, NULL, 23, AWS_LOC_BODY, 0},
-    {"EncodingType", NULL, NULL, 62, AWS_LOC_BODY, 0},
-    {"KeyCount", NULL, NULL, 91, AWS_LOC_BODY, 0},
-    {"ContinuationToken", NULL, NULL, 170, AWS_LOC_BODY, 0},
-    {"NextContinuationToken", NULL, NULL, 110, AWS_LOC_BODY, 0},
-    {"StartAfter", NULL, NULL, 162, AWS_LOC_BODY, 0},
+    {"IsTruncated", NULL, NULL, 101, AWS_LOC_BODY, 0},
+    {"Contents", NULL, NULL, 144, AWS_LOC_BODY, 0},
+    {"Name", NULL, NULL, 13, AWS_LOC_BODY, 0},
+    {"Prefix", NULL, NULL, 163, AWS_LOC_BODY, 0},
+    {"Delimiter", NULL, NULL, 64, AWS_LOC_BODY, 0},
+    {"MaxKeys", NULL, NULL, 122, AWS_LOC_BODY, 0},
+    {"CommonPrefixes", NULL, NULL, 25, AWS_LOC_BODY, 0},
+    {"EncodingType", NULL, NULL, 67, AWS_LOC_BODY, 0},
+    {"KeyCount", NULL, NULL, 102, AWS_LOC_BODY, 0},
+    {"ContinuationToken", NULL, NULL, 206, AWS_LOC_BODY, 0},
+    {"NextContinuationToken", NULL, NULL, 135, AWS_LOC_BODY, 0},
+    {"StartAfter", NULL, NULL, 197, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_ListObjectsV2Request[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Delimiter", "delimiter", NULL, 59, AWS_LOC_QUERYSTRING, 0},
-    {"EncodingType", "encoding-type", NULL, 62, AWS_LOC_QUERYSTRING, 0},
-    {"MaxKeys", "max-keys", NULL, 102, AWS_LOC_QUERYSTRING, 0},
-    {"Prefix", "prefix", NULL, 129, AWS_LOC_QUERYSTRING, 0},
-    {"ContinuationToken", "continuation-token", NULL, 170, AWS_LOC_QUERYSTRING, 0},
-    {"FetchOwner", "fetch-owner", NULL, 65, AWS_LOC_QUERYSTRING, 0},
-    {"StartAfter", "start-after", NULL, 162, AWS_LOC_QUERYSTRING, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Delimiter", "delimiter", NULL, 64, AWS_LOC_QUERYSTRING, 0},
+    {"EncodingType", "encoding-type", NULL, 67, AWS_LOC_QUERYSTRING, 0},
+    {"MaxKeys", "max-keys", NULL, 122, AWS_LOC_QUERYSTRING, 0},
+    {"Prefix", "prefix", NULL, 163, AWS_LOC_QUERYSTRING, 0},
+    {"ContinuationToken", "continuation-token", NULL, 206, AWS_LOC_QUERYSTRING, 0},
+    {"FetchOwner", "fetch-owner", NULL, 72, AWS_LOC_QUERYSTRING, 0},
+    {"StartAfter", "start-after", NULL, 197, AWS_LOC_QUERYSTRING, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+};
+static const struct aws_member s3_m_ListPartsOutput[] = {
+    {"AbortDate", "x-amz-abort-date", NULL, 0, AWS_LOC_HEADER, 0},
+    {"AbortRuleId", "x-amz-abort-rule-id", NULL, 4, AWS_LOC_HEADER, 0},
+    {"Bucket", NULL, NULL, 13, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"UploadId", NULL, NULL, 131, AWS_LOC_BODY, 0},
+    {"PartNumberMarker", NULL, NULL, 160, AWS_LOC_BODY, 0},
+    {"NextPartNumberMarker", NULL, NULL, 134, AWS_LOC_BODY, 0},
+    {"MaxParts", NULL, NULL, 123, AWS_LOC_BODY, 0},
+    {"IsTruncated", NULL, NULL, 101, AWS_LOC_BODY, 0},
+    {"Parts", "Part", NULL, 161, AWS_LOC_BODY, 0},
+    {"Initiator", NULL, NULL, 99, AWS_LOC_BODY, 0},
+    {"Owner", NULL, NULL, 157, AWS_LOC_BODY, 0},
+    {"StorageClass", NULL, NULL, 198, AWS_LOC_BODY, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", NULL, NULL, 17, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_ListPartsRequest[] = {
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"MaxParts", "max-parts", NULL, 123, AWS_LOC_QUERYSTRING, 0},
+    {"PartNumberMarker", "part-number-marker", NULL, 160, AWS_LOC_QUERYSTRING, 0},
+    {"UploadId", "uploadId", NULL, 131, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
+     AWS_LOC_HEADER, 0},
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
+     AWS_LOC_HEADER, 0},
+};
+static const struct aws_member s3_m_MultipartUpload[] = {
+    {"UploadId", NULL, NULL, 131, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"Initiated", NULL, NULL, 98, AWS_LOC_BODY, 0},
+    {"StorageClass", NULL, NULL, 198, AWS_LOC_BODY, 0},
+    {"Owner", NULL, NULL, 157, AWS_LOC_BODY, 0},
+    {"Initiator", NULL, NULL, 99, AWS_LOC_BODY, 0},
+    {"ChecksumAlgorithm", NULL, NULL, 17, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_NoncurrentVersionExpiration[] = {
+    {"NoncurrentDays", NULL, NULL, 56, AWS_LOC_BODY, 0},
+    {"NewerNoncurrentVersions", NULL, NULL, 214, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_NoncurrentVersionTransition[] = {
+    {"NoncurrentDays", NULL, NULL, 56, AWS_LOC_BODY, 0},
+    {"StorageClass", NULL, NULL, 209, AWS_LOC_BODY, 0},
+    {"NewerNoncurrentVersions", NULL, NULL, 214, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_Object[] = {
-    {"Key", NULL, NULL, 114, AWS_LOC_BODY, 0},
-    {"LastModified", NULL, NULL, 93, AWS_LOC_BODY, 0},
-    {"ETag", NULL, NULL, 61, AWS_LOC_BODY, 0},
-    {"ChecksumAlgorithm", NULL, NULL, 16, AWS_LOC_BODY, 0},
-    {"Size", NULL, NULL, 161, AWS_LOC_BODY, 0},
-    {"StorageClass", NULL, NULL, 121, AWS_LOC_BODY, 0},
-    {"Owner", NULL, NULL, 126, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"LastModified", NULL, NULL, 104, AWS_LOC_BODY, 0},
+    {"ETag", NULL, NULL, 66, AWS_LOC_BODY, 0},
+    {"ChecksumAlgorithm", NULL, NULL, 18, AWS_LOC_BODY, 0},
+    {"Size", NULL, NULL, 196, AWS_LOC_BODY, 0},
+    {"StorageClass", NULL, NULL, 152, AWS_LOC_BODY, 0},
+    {"Owner", NULL, NULL, 157, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_ObjectVersion[] = {
-    {"ETag", NULL, NULL, 61, AWS_LOC_BODY, 0},
-    {"ChecksumAlgorithm", NULL, NULL, 16, AWS_LOC_BODY, 0},
-    {"Size", NULL, NULL, 161, AWS_LOC_BODY, 0},
-    {"StorageClass", NULL, NULL, 125, AWS_LOC_BODY, 0},
-    {"Key", NULL, NULL, 114, AWS_LOC_BODY, 0},
-    {"VersionId", NULL, NULL, 123, AWS_LOC_BODY, 0},
-    {"IsLatest", NULL, NULL, 89, AWS_LOC_BODY, 0},
-    {"LastModified", NULL, NULL, 93, AWS_LOC_BODY, 0},
-    {"Owner", NULL, NULL, 126, AWS_LOC_BODY, 0},
+    {"ETag", NULL, NULL, 66, AWS_LOC_BODY, 0},
+    {"ChecksumAlgorithm", NULL, NULL, 18, AWS_LOC_BODY, 0},
+    {"Size", NULL, NULL, 196, AWS_LOC_BODY, 0},
+    {"StorageClass", NULL, NULL, 156, AWS_LOC_BODY, 0},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, 0},
+    {"VersionId", NULL, NULL, 154, AWS_LOC_BODY, 0},
+    {"IsLatest", NULL, NULL, 100, AWS_LOC_BODY, 0},
+    {"LastModified", NULL, NULL, 104, AWS_LOC_BODY, 0},
+    {"Owner", NULL, NULL, 157, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_Owner[] = {
-    {"DisplayName", NULL, NULL, 60, AWS_LOC_BODY, 0},
-    {"ID", NULL, NULL, 84, AWS_LOC_BODY, 0},
+    {"DisplayName", NULL, NULL, 65, AWS_LOC_BODY, 0},
+    {"ID", NULL, NULL, 93, AWS_LOC_BODY, 0},
+};
+static const struct aws_member s3_m_Part[] = {
+    {"PartNumber", NULL, NULL, 159, AWS_LOC_BODY, 0},
+    {"LastModified", NULL, NULL, 104, AWS_LOC_BODY, 0},
+    {"ETag", NULL, NULL, 66, AWS_LOC_BODY, 0},
+    {"Size", NULL, NULL, 196, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32", NULL, NULL, 19, AWS_LOC_BODY, 0},
+    {"ChecksumCRC32C", NULL, NULL, 20, AWS_LOC_BODY, 0},
+    {"ChecksumSHA1", NULL, NULL, 22, AWS_LOC_BODY, 0},
+    {"ChecksumSHA256", NULL, NULL, 23, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_PublicAccessBlockConfiguration[] = {
-    {"BlockPublicAcls", "BlockPublicAcls", NULL, 160, AWS_LOC_BODY, 0},
-    {"IgnorePublicAcls", "IgnorePublicAcls", NULL, 160, AWS_LOC_BODY, 0},
-    {"BlockPublicPolicy", "BlockPublicPolicy", NULL, 160, AWS_LOC_BODY, 0},
-    {"RestrictPublicBuckets", "RestrictPublicBuckets", NULL, 160, AWS_LOC_BODY, 0},
+    {"BlockPublicAcls", "BlockPublicAcls", NULL, 195, AWS_LOC_BODY, 0},
+    {"IgnorePublicAcls", "IgnorePublicAcls", NULL, 195, AWS_LOC_BODY, 0},
+    {"BlockPublicPolicy", "BlockPublicPolicy", NULL, 195, AWS_LOC_BODY, 0},
+    {"RestrictPublicBuckets", "RestrictPublicBuckets", NULL, 195, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_PutBucketEncryptionRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ContentMD5", "Content-MD5", NULL, 33, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"ServerSideEncryptionConfiguration", "ServerSideEncryptionConfiguration", NULL, 157,
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ContentMD5", "Content-MD5", NULL, 35, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"ServerSideEncryptionConfiguration", "ServerSideEncryptionConfiguration", NULL, 192,
      AWS_LOC_BODY, AWS_MEMBER_REQUIRED | AWS_MEMBER_PAYLOAD},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
+};
+static const struct aws_member s3_m_PutBucketLifecycleConfigurationRequest[] = {
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"LifecycleConfiguration", "LifecycleConfiguration", NULL, 11, AWS_LOC_BODY,
+     AWS_MEMBER_PAYLOAD},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_PutBucketTaggingRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ContentMD5", "Content-MD5", NULL, 33, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"Tagging", "Tagging", NULL, 167, AWS_LOC_BODY, AWS_MEMBER_REQUIRED | AWS_MEMBER_PAYLOAD},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ContentMD5", "Content-MD5", NULL, 35, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"Tagging", "Tagging", NULL, 203, AWS_LOC_BODY, AWS_MEMBER_REQUIRED | AWS_MEMBER_PAYLOAD},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_PutBucketVersioningRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ContentMD5", "Content-MD5", NULL, 33, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"MFA", "x-amz-mfa", NULL, 99, AWS_LOC_HEADER, 0},
-    {"VersioningConfiguration", "VersioningConfiguration", NULL, 175, AWS_LOC_BODY,
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ContentMD5", "Content-MD5", NULL, 35, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"MFA", "x-amz-mfa", NULL, 119, AWS_LOC_HEADER, 0},
+    {"VersioningConfiguration", "VersioningConfiguration", NULL, 216, AWS_LOC_BODY,
      AWS_MEMBER_REQUIRED | AWS_MEMBER_PAYLOAD},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_PutObjectOutput[] = {
-    {"Expiration", "x-amz-expiration", NULL, 63, AWS_LOC_HEADER, 0},
-    {"ETag", "ETag", NULL, 61, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"VersionId", "x-amz-version-id", NULL, 123, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"Expiration", "x-amz-expiration", NULL, 68, AWS_LOC_HEADER, 0},
+    {"ETag", "ETag", NULL, 66, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"VersionId", "x-amz-version-id", NULL, 154, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 152, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 187, AWS_LOC_HEADER,
      0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
-     0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_PutObjectRequest[] = {
-    {"ACL", "x-amz-acl", NULL, 113, AWS_LOC_HEADER, 0},
-    {"Body", NULL, NULL, 7, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"CacheControl", "Cache-Control", NULL, 14, AWS_LOC_HEADER, 0},
-    {"ContentDisposition", "Content-Disposition", NULL, 29, AWS_LOC_HEADER, 0},
-    {"ContentEncoding", "Content-Encoding", NULL, 30, AWS_LOC_HEADER, 0},
-    {"ContentLanguage", "Content-Language", NULL, 31, AWS_LOC_HEADER, 0},
-    {"ContentLength", "Content-Length", NULL, 32, AWS_LOC_HEADER, 0},
-    {"ContentMD5", "Content-MD5", NULL, 33, AWS_LOC_HEADER, 0},
-    {"ContentType", "Content-Type", NULL, 35, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"Expires", "Expires", NULL, 64, AWS_LOC_HEADER, 0},
-    {"GrantFullControl", "x-amz-grant-full-control", NULL, 76, AWS_LOC_HEADER, 0},
-    {"GrantRead", "x-amz-grant-read", NULL, 77, AWS_LOC_HEADER, 0},
-    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 78, AWS_LOC_HEADER, 0},
-    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 80, AWS_LOC_HEADER, 0},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"Metadata", "x-amz-meta-", NULL, 103, AWS_LOC_HEADERS, 0},
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"StorageClass", "x-amz-storage-class", NULL, 163, AWS_LOC_HEADER, 0},
-    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 176, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"ACL", "x-amz-acl", NULL, 142, AWS_LOC_HEADER, 0},
+    {"Body", NULL, NULL, 8, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"CacheControl", "Cache-Control", NULL, 16, AWS_LOC_HEADER, 0},
+    {"ContentDisposition", "Content-Disposition", NULL, 31, AWS_LOC_HEADER, 0},
+    {"ContentEncoding", "Content-Encoding", NULL, 32, AWS_LOC_HEADER, 0},
+    {"ContentLanguage", "Content-Language", NULL, 33, AWS_LOC_HEADER, 0},
+    {"ContentLength", "Content-Length", NULL, 34, AWS_LOC_HEADER, 0},
+    {"ContentMD5", "Content-MD5", NULL, 35, AWS_LOC_HEADER, 0},
+    {"ContentType", "Content-Type", NULL, 37, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"Expires", "Expires", NULL, 71, AWS_LOC_HEADER, 0},
+    {"GrantFullControl", "x-amz-grant-full-control", NULL, 85, AWS_LOC_HEADER, 0},
+    {"GrantRead", "x-amz-grant-read", NULL, 86, AWS_LOC_HEADER, 0},
+    {"GrantReadACP", "x-amz-grant-read-acp", NULL, 87, AWS_LOC_HEADER, 0},
+    {"GrantWriteACP", "x-amz-grant-write-acp", NULL, 89, AWS_LOC_HEADER, 0},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"Metadata", "x-amz-meta-", NULL, 125, AWS_LOC_HEADERS, 0},
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"StorageClass", "x-amz-storage-class", NULL, 198, AWS_LOC_HEADER, 0},
+    {"WebsiteRedirectLocation", "x-amz-website-redirect-location", NULL, 217, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 152, AWS_LOC_HEADER,
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"SSEKMSEncryptionContext", "x-amz-server-side-encryption-context", NULL, 187, AWS_LOC_HEADER,
      0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"Tagging", "x-amz-tagging", NULL, 205, AWS_LOC_HEADER, 0},
+    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 147, AWS_LOC_HEADER, 0},
+    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 148, AWS_LOC_HEADER,
      0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"Tagging", "x-amz-tagging", NULL, 169, AWS_LOC_HEADER, 0},
-    {"ObjectLockMode", "x-amz-object-lock-mode", NULL, 118, AWS_LOC_HEADER, 0},
-    {"ObjectLockRetainUntilDate", "x-amz-object-lock-retain-until-date", NULL, 119, AWS_LOC_HEADER,
-     0},
-    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 117, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"ObjectLockLegalHoldStatus", "x-amz-object-lock-legal-hold", NULL, 146, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_PutPublicAccessBlockRequest[] = {
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ContentMD5", "Content-MD5", NULL, 33, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"PublicAccessBlockConfiguration", "PublicAccessBlockConfiguration", NULL, 131, AWS_LOC_BODY,
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ContentMD5", "Content-MD5", NULL, 35, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"PublicAccessBlockConfiguration", "PublicAccessBlockConfiguration", NULL, 165, AWS_LOC_BODY,
      AWS_MEMBER_REQUIRED | AWS_MEMBER_PAYLOAD},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_ServerSideEncryptionByDefault[] = {
-    {"SSEAlgorithm", NULL, NULL, 154, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"KMSMasterKeyID", NULL, NULL, 153, AWS_LOC_BODY, 0},
+    {"SSEAlgorithm", NULL, NULL, 189, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"KMSMasterKeyID", NULL, NULL, 188, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_ServerSideEncryptionConfiguration[] = {
-    {"Rules", "Rule", NULL, 159, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Rules", "Rule", NULL, 194, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member s3_m_ServerSideEncryptionRule[] = {
-    {"ApplyServerSideEncryptionByDefault", NULL, NULL, 155, AWS_LOC_BODY, 0},
-    {"BucketKeyEnabled", NULL, NULL, 9, AWS_LOC_BODY, 0},
+    {"ApplyServerSideEncryptionByDefault", NULL, NULL, 190, AWS_LOC_BODY, 0},
+    {"BucketKeyEnabled", NULL, NULL, 10, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_Tag[] = {
-    {"Key", NULL, NULL, 114, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
-    {"Value", NULL, NULL, 173, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Key", NULL, NULL, 143, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"Value", NULL, NULL, 213, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
 };
 static const struct aws_member s3_m_Tagging[] = {
-    {"TagSet", NULL, NULL, 166, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+    {"TagSet", NULL, NULL, 201, AWS_LOC_BODY, AWS_MEMBER_REQUIRED},
+};
+static const struct aws_member s3_m_Transition[] = {
+    {"Date", NULL, NULL, 55, AWS_LOC_BODY, 0},
+    {"Days", NULL, NULL, 56, AWS_LOC_BODY, 0},
+    {"StorageClass", NULL, NULL, 209, AWS_LOC_BODY, 0},
 };
 static const struct aws_member s3_m_UploadPartOutput[] = {
-    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 154, AWS_LOC_HEADER, 0},
-    {"ETag", "ETag", NULL, 61, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"ServerSideEncryption", "x-amz-server-side-encryption", NULL, 189, AWS_LOC_HEADER, 0},
+    {"ETag", "ETag", NULL, 66, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 153, AWS_LOC_HEADER, 0},
-    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 9, AWS_LOC_HEADER,
-     0},
-    {"RequestCharged", "x-amz-request-charged", NULL, 140, AWS_LOC_HEADER, 0},
+    {"SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id", NULL, 188, AWS_LOC_HEADER, 0},
+    {"BucketKeyEnabled", "x-amz-server-side-encryption-bucket-key-enabled", NULL, 10,
+     AWS_LOC_HEADER, 0},
+    {"RequestCharged", "x-amz-request-charged", NULL, 175, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_UploadPartRequest[] = {
-    {"Body", NULL, NULL, 7, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
-    {"Bucket", "Bucket", NULL, 11, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"ContentLength", "Content-Length", NULL, 32, AWS_LOC_HEADER, 0},
-    {"ContentMD5", "Content-MD5", NULL, 33, AWS_LOC_HEADER, 0},
-    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 15, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 17, AWS_LOC_HEADER, 0},
-    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 18, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 20, AWS_LOC_HEADER, 0},
-    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 21, AWS_LOC_HEADER, 0},
-    {"Key", "Key", NULL, 114, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
-    {"PartNumber", "partNumber", NULL, 127, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
-    {"UploadId", "uploadId", NULL, 108, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
-    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 149,
+    {"Body", NULL, NULL, 8, AWS_LOC_BODY, AWS_MEMBER_PAYLOAD},
+    {"Bucket", "Bucket", NULL, 13, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"ContentLength", "Content-Length", NULL, 34, AWS_LOC_HEADER, 0},
+    {"ContentMD5", "Content-MD5", NULL, 35, AWS_LOC_HEADER, 0},
+    {"ChecksumAlgorithm", "x-amz-sdk-checksum-algorithm", NULL, 17, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32", "x-amz-checksum-crc32", NULL, 19, AWS_LOC_HEADER, 0},
+    {"ChecksumCRC32C", "x-amz-checksum-crc32c", NULL, 20, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA1", "x-amz-checksum-sha1", NULL, 22, AWS_LOC_HEADER, 0},
+    {"ChecksumSHA256", "x-amz-checksum-sha256", NULL, 23, AWS_LOC_HEADER, 0},
+    {"Key", "Key", NULL, 143, AWS_LOC_URI, AWS_MEMBER_REQUIRED},
+    {"PartNumber", "partNumber", NULL, 159, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
+    {"UploadId", "uploadId", NULL, 131, AWS_LOC_QUERYSTRING, AWS_MEMBER_REQUIRED},
+    {"SSECustomerAlgorithm", "x-amz-server-side-encryption-customer-algorithm", NULL, 184,
      AWS_LOC_HEADER, 0},
-    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 150, AWS_LOC_HEADER, 0},
-    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 151,
+    {"SSECustomerKey", "x-amz-server-side-encryption-customer-key", NULL, 185, AWS_LOC_HEADER, 0},
+    {"SSECustomerKeyMD5", "x-amz-server-side-encryption-customer-key-MD5", NULL, 186,
      AWS_LOC_HEADER, 0},
-    {"RequestPayer", "x-amz-request-payer", NULL, 141, AWS_LOC_HEADER, 0},
-    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 5, AWS_LOC_HEADER, 0},
+    {"RequestPayer", "x-amz-request-payer", NULL, 176, AWS_LOC_HEADER, 0},
+    {"ExpectedBucketOwner", "x-amz-expected-bucket-owner", NULL, 6, AWS_LOC_HEADER, 0},
 };
 static const struct aws_member s3_m_VersioningConfiguration[] = {
-    {"MFADelete", "MfaDelete", NULL, 100, AWS_LOC_BODY, 0},
-    {"Status", NULL, NULL, 12, AWS_LOC_BODY, 0},
+    {"MFADelete", "MfaDelete", NULL, 120, AWS_LOC_BODY, 0},
+    {"Status", NULL, NULL, 14, AWS_LOC_BODY, 0},
 };
 static const struct aws_shape s3_shapes[] = {
     /* 0 */ {"AbortDate", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
              AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 1 */
+    {"AbortIncompleteMultipartUpload", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_AbortIncompleteMultipartUpload, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 2 */
     {"AbortMultipartUploadOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_AbortMultipartUploadOutput, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 2 */
+    /* 3 */
     {"AbortMultipartUploadRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_AbortMultipartUploadRequest, 5, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 3 */
+    /* 4 */
     {"AbortRuleId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 4 */
+    /* 5 */
     {"AcceptRanges", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 5 */
+    /* 6 */
     {"AccountId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 6 */
+    /* 7 */
     {"ArchiveStatus", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 7 */
+    /* 8 */
     {"Body", AWS_SHAPE_BLOB, AWS_SHAPE_STREAMING, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 8 */
+    /* 9 */
     {"BucketCannedACL", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 9 */
+    /* 10 */
     {"BucketKeyEnabled", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 10 */
+    /* 11 */
+    {"BucketLifecycleConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_BucketLifecycleConfiguration, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, "http://s3.amazonaws.com/doc/2006-03-01/"},
+    /* 12 */
     {"BucketLocationConstraint", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 11 */
+    /* 13 */
     {"BucketName", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 12 */
+    /* 14 */
     {"BucketVersioningStatus", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 13 */
+    /* 15 */
     {"BypassGovernanceRetention", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 14 */
+    /* 16 */
     {"CacheControl", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 15 */
+    /* 17 */
     {"ChecksumAlgorithm", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 16 */
-    {"ChecksumAlgorithmList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 15,
+    /* 18 */
+    {"ChecksumAlgorithmList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 17,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 17 */
+    /* 19 */
     {"ChecksumCRC32", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 18 */
+    /* 20 */
     {"ChecksumCRC32C", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 19 */
+    /* 21 */
     {"ChecksumMode", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 20 */
+    /* 22 */
     {"ChecksumSHA1", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 21 */
+    /* 23 */
     {"ChecksumSHA256", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 22 */
+    /* 24 */
     {"CommonPrefix", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CommonPrefix, 1, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 23 */
-    {"CommonPrefixList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 22, NULL,
+    /* 25 */
+    {"CommonPrefixList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 24, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 24 */
+    /* 26 */
     {"CompleteMultipartUploadOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_CompleteMultipartUploadOutput, 14, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 25 */
+    /* 27 */
     {"CompleteMultipartUploadRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_CompleteMultipartUploadRequest, 13, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 26 */
+    /* 28 */
     {"CompletedMultipartUpload", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_CompletedMultipartUpload, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      "http://s3.amazonaws.com/doc/2006-03-01/"},
-    /* 27 */
+    /* 29 */
     {"CompletedPart", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CompletedPart, 6, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 28 */
-    {"CompletedPartList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 27, NULL,
-     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 29 */
-    {"ContentDisposition", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
-     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 30 */
-    {"ContentEncoding", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+    {"CompletedPartList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 29, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 31 */
-    {"ContentLanguage", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+    {"ContentDisposition", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
     /* 32 */
+    {"ContentEncoding", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 33 */
+    {"ContentLanguage", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 34 */
     {"ContentLength", AWS_SHAPE_LONG, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 33 */
+    /* 35 */
     {"ContentMD5", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 34 */
+    /* 36 */
     {"ContentRange", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 35 */
+    /* 37 */
     {"ContentType", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 36 */
+    /* 38 */
     {"CopyObjectOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CopyObjectOutput, 11,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 37 */
+    /* 39 */
     {"CopyObjectRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CopyObjectRequest, 41,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 38 */
+    /* 40 */
     {"CopyObjectResult", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CopyObjectResult, 6,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 39 */
+    /* 41 */
     {"CopySource", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 40 */
+    /* 42 */
     {"CopySourceIfMatch", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 41 */
+    /* 43 */
     {"CopySourceIfModifiedSince", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 42 */
+    /* 44 */
     {"CopySourceIfNoneMatch", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 43 */
+    /* 45 */
     {"CopySourceIfUnmodifiedSince", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 44 */
+    /* 46 */
     {"CopySourceSSECustomerAlgorithm", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 45 */
+    /* 47 */
     {"CopySourceSSECustomerKey", AWS_SHAPE_STRING, AWS_SHAPE_SENSITIVE, AWS_TS_DEFAULT, NULL, 0,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 46 */
+    /* 48 */
     {"CopySourceSSECustomerKeyMD5", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 47 */
+    /* 49 */
     {"CopySourceVersionId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 48 */
+    /* 50 */
     {"CreateBucketConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_CreateBucketConfiguration, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      "http://s3.amazonaws.com/doc/2006-03-01/"},
-    /* 49 */
+    /* 51 */
     {"CreateBucketOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CreateBucketOutput, 1,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 50 */
+    /* 52 */
     {"CreateBucketRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_CreateBucketRequest, 10,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 51 */
+    /* 53 */
     {"CreateMultipartUploadOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_CreateMultipartUploadOutput, 13, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 52 */
+    /* 54 */
     {"CreateMultipartUploadRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_CreateMultipartUploadRequest, 30, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 53 */
+    /* 55 */
+    {"Date", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_ISO8601, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 56 */
+    {"Days", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 57 */
+    {"DaysAfterInitiation", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 58 */
     {"DeleteBucketRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_DeleteBucketRequest, 2,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 54 */
+    /* 59 */
     {"DeleteMarker", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 55 */
+    /* 60 */
     {"DeleteMarkerEntry", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_DeleteMarkerEntry, 5,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 56 */
-    {"DeleteMarkers", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 55, NULL,
+    /* 61 */
+    {"DeleteMarkers", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 60, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 57 */
+    /* 62 */
     {"DeleteObjectOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_DeleteObjectOutput, 3,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 58 */
+    /* 63 */
     {"DeleteObjectRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_DeleteObjectRequest, 7,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 59 */
+    /* 64 */
     {"Delimiter", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 60 */
+    /* 65 */
     {"DisplayName", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 61 */
+    /* 66 */
     {"ETag", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 62 */
+    /* 67 */
     {"EncodingType", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 63 */
+    /* 68 */
     {"Expiration", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 64 */
+    /* 69 */
+    {"ExpirationStatus", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 70 */
+    {"ExpiredObjectDeleteMarker", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 71 */
     {"Expires", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 65 */
+    /* 72 */
     {"FetchOwner", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 66 */
+    /* 73 */
     {"GetBucketEncryptionOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetBucketEncryptionOutput, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 67 */
+    /* 74 */
     {"GetBucketEncryptionRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetBucketEncryptionRequest, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 68 */
+    /* 75 */
+    {"GetBucketLifecycleConfigurationOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_GetBucketLifecycleConfigurationOutput, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 76 */
+    {"GetBucketLifecycleConfigurationRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_GetBucketLifecycleConfigurationRequest, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 77 */
     {"GetBucketTaggingOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_GetBucketTaggingOutput,
      1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 69 */
+    /* 78 */
     {"GetBucketTaggingRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetBucketTaggingRequest, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 70 */
+    /* 79 */
     {"GetBucketVersioningOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetBucketVersioningOutput, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 71 */
+    /* 80 */
     {"GetBucketVersioningRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetBucketVersioningRequest, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 72 */
+    /* 81 */
     {"GetObjectOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_GetObjectOutput, 36,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 73 */
+    /* 82 */
     {"GetObjectRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_GetObjectRequest, 21,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 74 */
+    /* 83 */
     {"GetPublicAccessBlockOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetPublicAccessBlockOutput, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 75 */
+    /* 84 */
     {"GetPublicAccessBlockRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_GetPublicAccessBlockRequest, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 76 */
+    /* 85 */
     {"GrantFullControl", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 77 */
+    /* 86 */
     {"GrantRead", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 78 */
+    /* 87 */
     {"GrantReadACP", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 79 */
+    /* 88 */
     {"GrantWrite", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 80 */
+    /* 89 */
     {"GrantWriteACP", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 81 */
+    /* 90 */
     {"HeadBucketRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_HeadBucketRequest, 2,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 82 */
+    /* 91 */
     {"HeadObjectOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_HeadObjectOutput, 34,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 83 */
+    /* 92 */
     {"HeadObjectRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_HeadObjectRequest, 15,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 84 */
+    /* 93 */
     {"ID", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 85 */
+    /* 94 */
     {"IfMatch", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 86 */
+    /* 95 */
     {"IfModifiedSince", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 87 */
+    /* 96 */
     {"IfNoneMatch", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 88 */
+    /* 97 */
     {"IfUnmodifiedSince", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 89 */
+    /* 98 */
+    {"Initiated", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 99 */
+    {"Initiator", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Initiator, 2, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 100 */
     {"IsLatest", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 90 */
+    /* 101 */
     {"IsTruncated", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 91 */
+    /* 102 */
     {"KeyCount", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 92 */
+    /* 103 */
     {"KeyMarker", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 93 */
+    /* 104 */
     {"LastModified", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 94 */
+    /* 105 */
+    {"LifecycleExpiration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_LifecycleExpiration, 3,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 106 */
+    {"LifecycleRule", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_LifecycleRule, 9, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 107 */
+    {"LifecycleRuleAndOperator", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_LifecycleRuleAndOperator, 4, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     NULL},
+    /* 108 */
+    {"LifecycleRuleFilter", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_LifecycleRuleFilter, 5,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 109 */
+    {"LifecycleRules", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 106, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 110 */
+    {"ListMultipartUploadsOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_ListMultipartUploadsOutput, 12, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 111 */
+    {"ListMultipartUploadsRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_ListMultipartUploadsRequest, 8, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 112 */
     {"ListObjectVersionsOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_ListObjectVersionsOutput, 13, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 95 */
+    /* 113 */
     {"ListObjectVersionsRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_ListObjectVersionsRequest, 8, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 96 */
+    /* 114 */
     {"ListObjectsV2Output", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_ListObjectsV2Output, 12,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 97 */
+    /* 115 */
     {"ListObjectsV2Request", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_ListObjectsV2Request, 10,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 98 */
+    /* 116 */
+    {"ListPartsOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_ListPartsOutput, 15,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 117 */
+    {"ListPartsRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_ListPartsRequest, 10,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 118 */
     {"Location", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 99 */
+    /* 119 */
     {"MFA", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 100 */
+    /* 120 */
     {"MFADelete", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 101 */
+    /* 121 */
     {"MFADeleteStatus", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 102 */
+    /* 122 */
     {"MaxKeys", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 103 */
-    {"Metadata", AWS_SHAPE_MAP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, 105, NULL, 106,
+    /* 123 */
+    {"MaxParts", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 124 */
+    {"MaxUploads", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 125 */
+    {"Metadata", AWS_SHAPE_MAP, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, 127, NULL, 128,
      NULL, NULL},
-    /* 104 */
+    /* 126 */
     {"MetadataDirective", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 105 */
+    /* 127 */
     {"MetadataKey", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 106 */
+    /* 128 */
     {"MetadataValue", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 107 */
+    /* 129 */
     {"MissingMeta", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 108 */
+    /* 130 */
+    {"MultipartUpload", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_MultipartUpload, 7,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 131 */
     {"MultipartUploadId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 109 */
+    /* 132 */
+    {"MultipartUploadList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 130, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 133 */
     {"NextKeyMarker", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 110 */
+    /* 134 */
+    {"NextPartNumberMarker", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 135 */
     {"NextToken", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 111 */
+    /* 136 */
+    {"NextUploadIdMarker", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 137 */
     {"NextVersionIdMarker", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 112 */
+    /* 138 */
+    {"NoncurrentVersionExpiration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_NoncurrentVersionExpiration, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 139 */
+    {"NoncurrentVersionTransition", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_NoncurrentVersionTransition, 3, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, NULL},
+    /* 140 */
+    {"NoncurrentVersionTransitionList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL,
+     0, 139, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 141 */
     {"Object", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Object, 7, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 113 */
+    /* 142 */
     {"ObjectCannedACL", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 114 */
+    /* 143 */
     {"ObjectKey", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 115 */
-    {"ObjectList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 112, NULL,
+    /* 144 */
+    {"ObjectList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 141, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 116 */
+    /* 145 */
     {"ObjectLockEnabledForBucket", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 117 */
+    /* 146 */
     {"ObjectLockLegalHoldStatus", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 118 */
+    /* 147 */
     {"ObjectLockMode", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 119 */
+    /* 148 */
     {"ObjectLockRetainUntilDate", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_ISO8601, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 120 */
+    /* 149 */
     {"ObjectOwnership", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 121 */
+    /* 150 */
+    {"ObjectSizeGreaterThanBytes", AWS_SHAPE_LONG, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 151 */
+    {"ObjectSizeLessThanBytes", AWS_SHAPE_LONG, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 152 */
     {"ObjectStorageClass", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 122 */
+    /* 153 */
     {"ObjectVersion", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_ObjectVersion, 9, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 123 */
+    /* 154 */
     {"ObjectVersionId", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 124 */
-    {"ObjectVersionList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 122, NULL,
+    /* 155 */
+    {"ObjectVersionList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 153, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 125 */
+    /* 156 */
     {"ObjectVersionStorageClass", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 126 */
+    /* 157 */
     {"Owner", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Owner, 2, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 127 */
+    /* 158 */
+    {"Part", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Part, 8, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 159 */
     {"PartNumber", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 128 */
+    /* 160 */
+    {"PartNumberMarker", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 161 */
+    {"Parts", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 158, NULL, AWS_NO_SHAPE,
+     NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 162 */
     {"PartsCount", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 129 */
+    /* 163 */
     {"Prefix", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 130 */
+    /* 164 */
     {"PublicAccessBlockConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_PublicAccessBlockConfiguration, 4, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 131 */
+    /* 165 */
     {"PublicAccessBlockConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_PublicAccessBlockConfiguration, 4, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, "http://s3.amazonaws.com/doc/2006-03-01/"},
-    /* 132 */
+    /* 166 */
     {"PutBucketEncryptionRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_PutBucketEncryptionRequest, 5, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 133 */
+    /* 167 */
+    {"PutBucketLifecycleConfigurationRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
+     s3_m_PutBucketLifecycleConfigurationRequest, 4, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, NULL},
+    /* 168 */
     {"PutBucketTaggingRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_PutBucketTaggingRequest, 5, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 134 */
+    /* 169 */
     {"PutBucketVersioningRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_PutBucketVersioningRequest, 6, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 135 */
+    /* 170 */
     {"PutObjectOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_PutObjectOutput, 14,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 136 */
+    /* 171 */
     {"PutObjectRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_PutObjectRequest, 37,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 137 */
+    /* 172 */
     {"PutPublicAccessBlockRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_PutPublicAccessBlockRequest, 5, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 138 */
+    /* 173 */
     {"Range", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 139 */
+    /* 174 */
     {"ReplicationStatus", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 140 */
+    /* 175 */
     {"RequestCharged", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 141 */
+    /* 176 */
     {"RequestPayer", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 142 */
+    /* 177 */
     {"ResponseCacheControl", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 143 */
+    /* 178 */
     {"ResponseContentDisposition", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 144 */
+    /* 179 */
     {"ResponseContentEncoding", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 145 */
+    /* 180 */
     {"ResponseContentLanguage", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 146 */
+    /* 181 */
     {"ResponseContentType", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 147 */
+    /* 182 */
     {"ResponseExpires", AWS_SHAPE_TIMESTAMP, 0, AWS_TS_RFC822, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 148 */
+    /* 183 */
     {"Restore", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 149 */
+    /* 184 */
     {"SSECustomerAlgorithm", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 150 */
+    /* 185 */
     {"SSECustomerKey", AWS_SHAPE_STRING, AWS_SHAPE_SENSITIVE, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 151 */
+    /* 186 */
     {"SSECustomerKeyMD5", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 152 */
+    /* 187 */
     {"SSEKMSEncryptionContext", AWS_SHAPE_STRING, AWS_SHAPE_SENSITIVE, AWS_TS_DEFAULT, NULL, 0,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 153 */
+    /* 188 */
     {"SSEKMSKeyId", AWS_SHAPE_STRING, AWS_SHAPE_SENSITIVE, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 154 */
+    /* 189 */
     {"ServerSideEncryption", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 155 */
+    /* 190 */
     {"ServerSideEncryptionByDefault", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_ServerSideEncryptionByDefault, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, NULL},
-    /* 156 */
+    /* 191 */
     {"ServerSideEncryptionConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_ServerSideEncryptionConfiguration, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 157 */
+    /* 192 */
     {"ServerSideEncryptionConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_ServerSideEncryptionConfiguration, 1, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, "http://s3.amazonaws.com/doc/2006-03-01/"},
-    /* 158 */
+    /* 193 */
     {"ServerSideEncryptionRule", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_ServerSideEncryptionRule, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      NULL},
-    /* 159 */
-    {"ServerSideEncryptionRules", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 158,
+    /* 194 */
+    {"ServerSideEncryptionRules", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 193,
      NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 160 */
+    /* 195 */
     {"Setting", AWS_SHAPE_BOOLEAN, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 161 */
+    /* 196 */
     {"Size", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 162 */
+    /* 197 */
     {"StartAfter", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 163 */
+    /* 198 */
     {"StorageClass", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 164 */
+    /* 199 */
     {"Tag", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Tag, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 165 */
+    /* 200 */
     {"TagCount", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE,
      NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 166 */
-    {"TagSet", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 164, "Tag", AWS_NO_SHAPE, NULL,
+    /* 201 */
+    {"TagSet", AWS_SHAPE_LIST, 0, AWS_TS_DEFAULT, NULL, 0, 199, "Tag", AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 167 */
+    /* 202 */
+    {"TagSet", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 199, "Tag",
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 203 */
     {"Tagging", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Tagging, 1, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, "http://s3.amazonaws.com/doc/2006-03-01/"},
-    /* 168 */
+    /* 204 */
     {"TaggingDirective", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 169 */
+    /* 205 */
     {"TaggingHeader", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 170 */
+    /* 206 */
     {"Token", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 171 */
+    /* 207 */
+    {"Transition", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_Transition, 3, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 208 */
+    {"TransitionList", AWS_SHAPE_LIST, AWS_SHAPE_FLATTENED, AWS_TS_DEFAULT, NULL, 0, 207, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 209 */
+    {"TransitionStorageClass", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 210 */
+    {"UploadIdMarker", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 211 */
     {"UploadPartOutput", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_UploadPartOutput, 11,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 172 */
+    /* 212 */
     {"UploadPartRequest", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT, s3_m_UploadPartRequest, 17,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 173 */
+    /* 213 */
     {"Value", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, NULL},
-    /* 174 */
+    /* 214 */
+    {"VersionCount", AWS_SHAPE_INTEGER, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
+     AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
+    /* 215 */
     {"VersionIdMarker", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
-    /* 175 */
+    /* 216 */
     {"VersioningConfiguration", AWS_SHAPE_STRUCTURE, 0, AWS_TS_DEFAULT,
      s3_m_VersioningConfiguration, 2, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL,
      "http://s3.amazonaws.com/doc/2006-03-01/"},
-    /* 176 */
+    /* 217 */
     {"WebsiteRedirectLocation", AWS_SHAPE_STRING, 0, AWS_TS_DEFAULT, NULL, 0, AWS_NO_SHAPE, NULL,
      AWS_NO_SHAPE, NULL, AWS_NO_SHAPE, NULL, NULL},
 };
+static const struct aws_pagination s3_pg_ListMultipartUploads = {
+    {"KeyMarker", "UploadIdMarker", NULL},
+    {"NextKeyMarker", "NextUploadIdMarker", NULL},
+    {"Uploads", "CommonPrefixes", NULL},
+    "MaxUploads",
+    "IsTruncated"};
 static const struct aws_pagination s3_pg_ListObjectVersions = {
     {"KeyMarker", "VersionIdMarker", NULL},
     {"NextKeyMarker", "NextVersionIdMarker", NULL},
@@ -6976,37 +7256,49 @@ static const struct aws_pagination s3_pg_ListObjectsV2 = {{"ContinuationToken", 
                                                           {"Contents", "CommonPrefixes", NULL},
                                                           "MaxKeys",
                                                           "IsTruncated"};
+static const struct aws_pagination s3_pg_ListParts = {{"PartNumberMarker", NULL},
+                                                      {"NextPartNumberMarker", NULL},
+                                                      {"Parts", NULL},
+                                                      "MaxParts",
+                                                      "IsTruncated"};
 static const struct aws_operation s3_ops[] = {
-    {"AbortMultipartUpload", "DELETE", "/{Bucket}/{Key+}", 2, 1, NULL, NULL, NULL, NULL, 0, 0},
-    {"CompleteMultipartUpload", "POST", "/{Bucket}/{Key+}", 25, 24, NULL, NULL, NULL, NULL, 0, 0},
-    {"CopyObject", "PUT", "/{Bucket}/{Key+}", 37, 36, NULL, NULL, NULL, NULL, 0, 0},
-    {"CreateBucket", "PUT", "/{Bucket}", 50, 49, NULL, NULL, NULL, NULL, 0, 0},
-    {"CreateMultipartUpload", "POST", "/{Bucket}/{Key+}?uploads", 52, 51, NULL, NULL, NULL, NULL, 0,
+    {"AbortMultipartUpload", "DELETE", "/{Bucket}/{Key+}", 3, 2, NULL, NULL, NULL, NULL, 0, 0},
+    {"CompleteMultipartUpload", "POST", "/{Bucket}/{Key+}", 27, 26, NULL, NULL, NULL, NULL, 0, 0},
+    {"CopyObject", "PUT", "/{Bucket}/{Key+}", 39, 38, NULL, NULL, NULL, NULL, 0, 0},
+    {"CreateBucket", "PUT", "/{Bucket}", 52, 51, NULL, NULL, NULL, NULL, 0, 0},
+    {"CreateMultipartUpload", "POST", "/{Bucket}/{Key+}?uploads", 54, 53, NULL, NULL, NULL, NULL, 0,
      0},
-    {"DeleteBucket", "DELETE", "/{Bucket}", 53, AWS_NO_SHAPE, NULL, NULL, NULL, NULL, 0, 0},
-    {"DeleteObject", "DELETE", "/{Bucket}/{Key+}", 58, 57, NULL, NULL, NULL, NULL, 0, 0},
-    {"GetBucketEncryption", "GET", "/{Bucket}?encryption", 67, 66, NULL, NULL, NULL, NULL, 0, 0},
-    {"GetBucketTagging", "GET", "/{Bucket}?tagging", 69, 68, NULL, NULL, NULL, NULL, 0, 0},
-    {"GetBucketVersioning", "GET", "/{Bucket}?versioning", 71, 70, NULL, NULL, NULL, NULL, 0, 0},
-    {"GetObject", "GET", "/{Bucket}/{Key+}", 73, 72, NULL, NULL, NULL, NULL, 0, 0},
-    {"GetPublicAccessBlock", "GET", "/{Bucket}?publicAccessBlock", 75, 74, NULL, NULL, NULL, NULL,
+    {"DeleteBucket", "DELETE", "/{Bucket}", 58, AWS_NO_SHAPE, NULL, NULL, NULL, NULL, 0, 0},
+    {"DeleteObject", "DELETE", "/{Bucket}/{Key+}", 63, 62, NULL, NULL, NULL, NULL, 0, 0},
+    {"GetBucketEncryption", "GET", "/{Bucket}?encryption", 74, 73, NULL, NULL, NULL, NULL, 0, 0},
+    {"GetBucketLifecycleConfiguration", "GET", "/{Bucket}?lifecycle", 76, 75, NULL, NULL, NULL,
+     NULL, 0, 0},
+    {"GetBucketTagging", "GET", "/{Bucket}?tagging", 78, 77, NULL, NULL, NULL, NULL, 0, 0},
+    {"GetBucketVersioning", "GET", "/{Bucket}?versioning", 80, 79, NULL, NULL, NULL, NULL, 0, 0},
+    {"GetObject", "GET", "/{Bucket}/{Key+}", 82, 81, NULL, NULL, NULL, NULL, 0, 0},
+    {"GetPublicAccessBlock", "GET", "/{Bucket}?publicAccessBlock", 84, 83, NULL, NULL, NULL, NULL,
      0, 0},
-    {"HeadBucket", "HEAD", "/{Bucket}", 81, AWS_NO_SHAPE, NULL, NULL, NULL, NULL, 0, 0},
-    {"HeadObject", "HEAD", "/{Bucket}/{Key+}", 83, 82, NULL, NULL, NULL, NULL, 0, 0},
-    {"ListObjectVersions", "GET", "/{Bucket}?versions", 95, 94, NULL, NULL, NULL,
+    {"HeadBucket", "HEAD", "/{Bucket}", 90, AWS_NO_SHAPE, NULL, NULL, NULL, NULL, 0, 0},
+    {"HeadObject", "HEAD", "/{Bucket}/{Key+}", 92, 91, NULL, NULL, NULL, NULL, 0, 0},
+    {"ListMultipartUploads", "GET", "/{Bucket}?uploads", 111, 110, NULL, NULL, NULL,
+     &s3_pg_ListMultipartUploads, 0, 0},
+    {"ListObjectVersions", "GET", "/{Bucket}?versions", 113, 112, NULL, NULL, NULL,
      &s3_pg_ListObjectVersions, 0, 0},
-    {"ListObjectsV2", "GET", "/{Bucket}?list-type=2", 97, 96, NULL, NULL, NULL,
+    {"ListObjectsV2", "GET", "/{Bucket}?list-type=2", 115, 114, NULL, NULL, NULL,
      &s3_pg_ListObjectsV2, 0, 0},
-    {"PutBucketEncryption", "PUT", "/{Bucket}?encryption", 132, AWS_NO_SHAPE, NULL, NULL, NULL,
+    {"ListParts", "GET", "/{Bucket}/{Key+}", 117, 116, NULL, NULL, NULL, &s3_pg_ListParts, 0, 0},
+    {"PutBucketEncryption", "PUT", "/{Bucket}?encryption", 166, AWS_NO_SHAPE, NULL, NULL, NULL,
      NULL, 0, 1},
-    {"PutBucketTagging", "PUT", "/{Bucket}?tagging", 133, AWS_NO_SHAPE, NULL, NULL, NULL, NULL, 0,
-     1},
-    {"PutBucketVersioning", "PUT", "/{Bucket}?versioning", 134, AWS_NO_SHAPE, NULL, NULL, NULL,
-     NULL, 0, 1},
-    {"PutObject", "PUT", "/{Bucket}/{Key+}", 136, 135, NULL, NULL, NULL, NULL, 0, 0},
-    {"PutPublicAccessBlock", "PUT", "/{Bucket}?publicAccessBlock", 137, AWS_NO_SHAPE, NULL, NULL,
+    {"PutBucketLifecycleConfiguration", "PUT", "/{Bucket}?lifecycle", 167, AWS_NO_SHAPE, NULL, NULL,
      NULL, NULL, 0, 1},
-    {"UploadPart", "PUT", "/{Bucket}/{Key+}", 172, 171, NULL, NULL, NULL, NULL, 0, 0},
+    {"PutBucketTagging", "PUT", "/{Bucket}?tagging", 168, AWS_NO_SHAPE, NULL, NULL, NULL, NULL, 0,
+     1},
+    {"PutBucketVersioning", "PUT", "/{Bucket}?versioning", 169, AWS_NO_SHAPE, NULL, NULL, NULL,
+     NULL, 0, 1},
+    {"PutObject", "PUT", "/{Bucket}/{Key+}", 171, 170, NULL, NULL, NULL, NULL, 0, 0},
+    {"PutPublicAccessBlock", "PUT", "/{Bucket}?publicAccessBlock", 172, AWS_NO_SHAPE, NULL, NULL,
+     NULL, NULL, 0, 1},
+    {"UploadPart", "PUT", "/{Bucket}/{Key+}", 212, 211, NULL, NULL, NULL, NULL, 0, 0},
 };
 static const struct aws_service_model s3_model = {
     .name = "s3",
@@ -7020,9 +7312,9 @@ static const struct aws_service_model s3_model = {
     .xml_namespace = NULL,
     .global_endpoint = "s3.amazonaws.com",
     .shapes = s3_shapes,
-    .n_shapes = 177,
+    .n_shapes = 218,
     .operations = s3_ops,
-    .n_operations = 22,
+    .n_operations = 26,
 };
 
 /* sagemaker: SageMaker, json 2017-07-24, 9 operations, 52 shapes. */

@@ -248,3 +248,147 @@ def test_multipart_upload():
     with pytest.raises(AwsError) as e:
         call(em, "UploadPart", Bucket="bkt", Key="big", UploadId=up, PartNumber=10001, Body=b"")
     assert e.value.code == "InvalidArgument"
+
+
+def ctx(em, op, headers, body=b"", region="us-east-1"):
+    return base.RequestContext(em, "s3", op, region, "AKIDEXAMPLE", headers=headers, body=body)
+
+
+def test_list_multipart_uploads_and_parts():
+    em = s3()
+    call(em, "CreateBucket", Bucket="bkt")
+    ids = {}
+    for key in ("data/b.csv", "data/a.csv", "data/a.csv", "models/m.bin", "top"):
+        uid = call(em, "CreateMultipartUpload", Bucket="bkt", Key=key)["UploadId"]
+        ids.setdefault(key, []).append(uid)
+        em.clock.offset += 1   # distinct initiation times
+    out = call(em, "ListMultipartUploads", Bucket="bkt")
+    got = [(u["Key"], u["UploadId"]) for u in out["Uploads"]]
+    # by key, then by initiation time
+    assert got == [("data/a.csv", ids["data/a.csv"][0]), ("data/a.csv", ids["data/a.csv"][1]),
+                   ("data/b.csv", ids["data/b.csv"][0]), ("models/m.bin", ids["models/m.bin"][0]),
+                   ("top", ids["top"][0])]
+    assert out["IsTruncated"] is False and out["MaxUploads"] == 1000
+    first = out["Uploads"][0]
+    assert first["StorageClass"] == "STANDARD" and first["Initiated"] < out["Uploads"][-1][
+        "Initiated"]
+    assert first["Initiator"]["ID"].startswith("arn:aws:iam::")
+    # prefix, delimiter
+    out = call(em, "ListMultipartUploads", Bucket="bkt", Prefix="data/")
+    assert [u["Key"] for u in out["Uploads"]] == ["data/a.csv", "data/a.csv", "data/b.csv"]
+    out = call(em, "ListMultipartUploads", Bucket="bkt", Delimiter="/")
+    assert [p["Prefix"] for p in out["CommonPrefixes"]] == ["data/", "models/"]
+    assert [u["Key"] for u in out["Uploads"]] == ["top"]
+    # pagination by key and upload id markers
+    seen, kwargs = [], {}
+    for _ in range(10):
+        page = call(em, "ListMultipartUploads", Bucket="bkt", MaxUploads=2, **kwargs)
+        seen += [(u["Key"], u["UploadId"]) for u in page["Uploads"]]
+        if not page["IsTruncated"]:
+            break
+        kwargs = {"KeyMarker": page["NextKeyMarker"],
+                  "UploadIdMarker": page["NextUploadIdMarker"]}
+    assert seen == got
+    page = call(em, "ListMultipartUploads", Bucket="bkt", KeyMarker="data/a.csv")
+    assert [u["Key"] for u in page["Uploads"]] == ["data/b.csv", "models/m.bin", "top"]
+    with pytest.raises(AwsError) as e:
+        call(em, "ListMultipartUploads", Bucket="missing")
+    assert e.value.code == "NoSuchBucket"
+
+    # ListParts: sizes, ETags, last-modified times, pagination
+    uid = ids["data/b.csv"][0]
+    e1 = call(em, "UploadPart", Bucket="bkt", Key="data/b.csv", UploadId=uid, PartNumber=1,
+              Body=b"x" * 10)["ETag"]
+    em.clock.offset += 60
+    call(em, "UploadPart", Bucket="bkt", Key="data/b.csv", UploadId=uid, PartNumber=3, Body=b"y")
+    out = call(em, "ListParts", Bucket="bkt", Key="data/b.csv", UploadId=uid)
+    assert [(p["PartNumber"], p["Size"]) for p in out["Parts"]] == [(1, 10), (3, 1)]
+    assert out["Parts"][0]["ETag"] == e1
+    assert (out["Parts"][1]["LastModified"] - out["Parts"][0]["LastModified"]).total_seconds() \
+        >= 59
+    assert out["IsTruncated"] is False and "AbortDate" not in out
+    page = call(em, "ListParts", Bucket="bkt", Key="data/b.csv", UploadId=uid, MaxParts=1)
+    assert page["IsTruncated"] is True and page["NextPartNumberMarker"] == 1
+    page = call(em, "ListParts", Bucket="bkt", Key="data/b.csv", UploadId=uid,
+                PartNumberMarker=1)
+    assert [p["PartNumber"] for p in page["Parts"]] == [3] and page["IsTruncated"] is False
+    with pytest.raises(AwsError) as e:
+        call(em, "ListParts", Bucket="bkt", Key="data/a.csv", UploadId=uid)  # another key
+    assert e.value.code == "NoSuchUpload"
+    call(em, "AbortMultipartUpload", Bucket="bkt", Key="data/b.csv", UploadId=uid)
+    out = call(em, "ListMultipartUploads", Bucket="bkt", Prefix="data/b")
+    assert out["Uploads"] == []
+
+
+def put_lifecycle(em, rules, bucket="bkt", headers=None):
+    body = repr(rules).encode()
+    if headers is None:
+        headers = {"content-md5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    return em.services["s3"].PutBucketLifecycleConfiguration(
+        ctx(em, "PutBucketLifecycleConfiguration", headers, body),
+        {"Bucket": bucket, "LifecycleConfiguration": {"Rules": rules}})
+
+
+def test_lifecycle_configuration_and_abort_rule():
+    em = s3()
+    call(em, "CreateBucket", Bucket="bkt")
+    with pytest.raises(AwsError) as e:
+        call(em, "GetBucketLifecycleConfiguration", Bucket="bkt")
+    assert e.value.code == "NoSuchLifecycleConfiguration" and e.value.status == 404
+    abort = {"ID": "abort", "Status": "Enabled", "Filter": {"Prefix": "data/"},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}
+    # the checksum is required, and checked
+    with pytest.raises(AwsError) as e:
+        put_lifecycle(em, [abort], headers={})
+    assert e.value.code == "InvalidRequest" and "Content-MD5" in e.value.message
+    with pytest.raises(AwsError) as e:
+        put_lifecycle(em, [abort], headers={"content-md5": base64.b64encode(
+            hashlib.md5(b"other").digest()).decode()})
+    assert e.value.code == "BadDigest"
+    bad = [
+        ([], "MalformedXML"),
+        ([{"Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}],
+         "MalformedXML"),                                        # neither Filter nor Prefix
+        ([{"Status": "Enabled", "Filter": {"Prefix": "a", "ObjectSizeLessThan": 5},
+           "Expiration": {"Days": 1}}], "MalformedXML"),         # two filter members
+        ([{"ID": "x", "Status": "Enabled", "Filter": {}}], "InvalidRequest"),   # no action
+        ([dict(abort), dict(abort)], "InvalidArgument"),         # duplicate ID
+        ([dict(abort, AbortIncompleteMultipartUpload={"DaysAfterInitiation": 0})],
+         "InvalidArgument"),
+        ([dict(abort, Filter={"Tag": {"Key": "k", "Value": "v"}})], "InvalidRequest"),
+    ]
+    for rules, code in bad:
+        with pytest.raises(AwsError) as e:
+            put_lifecycle(em, rules)
+        assert e.value.code == code, rules
+    keep = {"Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}}
+    put_lifecycle(em, [abort, keep])
+    rules = call(em, "GetBucketLifecycleConfiguration", Bucket="bkt")["Rules"]
+    assert rules[0] == abort
+    assert rules[1]["Expiration"] == {"Days": 30} and len(rules[1]["ID"]) > 0  # ID generated
+
+    # an upload under the rule's prefix gets its abort date (midnight UTC after a day) ...
+    em.clock.offset = 0
+    t0 = em.clock.utcnow()
+    out = call(em, "CreateMultipartUpload", Bucket="bkt", Key="data/big.csv")
+    assert out["AbortRuleId"] == "abort"
+    assert out["AbortDate"].hour == 0 and 1 <= (out["AbortDate"] - t0).total_seconds() / 86400 <= 2
+    other = call(em, "CreateMultipartUpload", Bucket="bkt", Key="models/m.bin")
+    assert "AbortRuleId" not in other
+    parts = call(em, "ListParts", Bucket="bkt", Key="data/big.csv", UploadId=out["UploadId"])
+    assert parts["AbortRuleId"] == "abort" and parts["AbortDate"] == out["AbortDate"]
+    # ... and is aborted once that date has passed; the other stays
+    em.clock.offset += (out["AbortDate"] - t0).total_seconds() - 10
+    assert len(call(em, "ListMultipartUploads", Bucket="bkt")["Uploads"]) == 2
+    em.clock.offset += 20
+    left = call(em, "ListMultipartUploads", Bucket="bkt")["Uploads"]
+    assert [u["Key"] for u in left] == ["models/m.bin"]
+    with pytest.raises(AwsError) as e:
+        call(em, "UploadPart", Bucket="bkt", Key="data/big.csv", UploadId=out["UploadId"],
+             PartNumber=1, Body=b"x")
+    assert e.value.code == "NoSuchUpload"
+    # a disabled rule aborts nothing
+    put_lifecycle(em, [dict(abort, Status="Disabled")])
+    up = call(em, "CreateMultipartUpload", Bucket="bkt", Key="data/x")["UploadId"]
+    em.clock.offset += 5 * 86400
+    assert up in [u["UploadId"] for u in call(em, "ListMultipartUploads", Bucket="bkt")["Uploads"]]

@@ -99,8 +99,11 @@ def operation_name(model, raw):
     best = None
     for tpl in _templates[key]:
         hit = tpl.match(raw.method, route_path(raw), query, raw.headers)
-        if hit and (best is None or hit[0] > best[0]):
-            best = (hit[0], tpl.op.name, hit[1])
+        # Equal fits (GetBucketLifecycle and GetBucketLifecycleConfiguration
+        # share a URI): the current operation, not the deprecated one.
+        if hit and (best is None or hit[0] > best[0] or
+                    (hit[0] == best[0] and best[3] and not tpl.op.deprecated)):
+            best = (hit[0], tpl.op.name, hit[1], tpl.op.deprecated)
     if best is None:
         return None
     raw.labels = best[2]

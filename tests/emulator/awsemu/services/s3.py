@@ -1,16 +1,21 @@
 """S3: buckets (location constraints, default encryption and Block Public
 Access as new buckets get them since 2023, versioning, tags), objects with
 versions and delete markers, listing with delimiters and pagination, copy,
-multipart uploads. REST-XML protocol.
+multipart uploads (listed, with their parts), lifecycle configurations.
+REST-XML protocol.
 
 Objects are kept in memory; ETags are quoted MD5 hex (multipart: MD5 of the
 part digests, "-N"). Range GETs answer the requested bytes with
-ContentRange. Not modelled: ACLs, bucket policies, object lock, lifecycle,
-checksums other than Content-MD5.
+ContentRange. Of the lifecycle actions only AbortIncompleteMultipartUpload is
+carried out (lazily, when uploads are next looked at: AWS acts within a day of
+the abort date, here at it); the other rules are stored and returned. Not
+modelled: ACLs, bucket policies, object lock, checksums other than
+Content-MD5.
 """
 
 import base64
 import binascii
+import datetime
 import hashlib
 import ipaddress
 import json
@@ -28,6 +33,12 @@ OWNER = {"DisplayName": "emulator", "ID": "7" * 64}
 SSE_ALGORITHMS = ("AES256", "aws:kms", "aws:kms:dsse")
 VERSION_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_UPLOADS = 1000
+MAX_PARTS_LISTED = 1000
+MAX_LIFECYCLE_RULES = 1000
+LIFECYCLE_ACTIONS = ("Expiration", "Transitions", "NoncurrentVersionTransitions",
+                     "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload")
+FILTER_MEMBERS = ("Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan", "And")
 
 
 def _err(code, msg, status=400, headers=None):
@@ -60,6 +71,33 @@ def _etag(data):
 
 def _unquote_etag(e):
     return (e or "").strip().strip('"')
+
+
+def _malformed():
+    return _err("MalformedXML", "The XML you provided was not well-formed or did not validate "
+                "against our published schema")
+
+
+def _rule_prefix(rule):
+    """The key prefix a lifecycle rule applies to, or None when it selects by
+    tags (or object size, which uploads in progress do not have)."""
+    if "Prefix" in rule and "Filter" not in rule:
+        return rule.get("Prefix") or ""
+    f = rule.get("Filter") or {}
+    if any(k in f for k in ("Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan")):
+        return None
+    if "And" in f:
+        a = f["And"]
+        if a.get("Tags") or "ObjectSizeGreaterThan" in a or "ObjectSizeLessThan" in a:
+            return None
+        return a.get("Prefix") or ""
+    return f.get("Prefix") or ""
+
+
+def _next_midnight(when):
+    """AWS rounds lifecycle dates up to the next midnight UTC."""
+    day = datetime.datetime(when.year, when.month, when.day, tzinfo=datetime.timezone.utc)
+    return day + datetime.timedelta(days=1)
 
 
 class S3(base.Service):
@@ -154,7 +192,7 @@ class S3(base.Service):
                            "named bucket succeeded and you already own it.", 409)
             self.buckets[name] = {
                 "name": name, "region": target, "created": self.clock.utcnow(),
-                "versioning": None, "objects": {}, "uploads": {},
+                "versioning": None, "objects": {}, "uploads": {}, "lifecycle": None,
                 "encryption": [{"ApplyServerSideEncryptionByDefault":
                                 {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}],
                 "pab": {"BlockPublicAcls": True, "IgnorePublicAcls": True,
@@ -610,13 +648,49 @@ class S3(base.Service):
             b = self._bucket(req, params["Bucket"])
             uid = base64.urlsafe_b64encode(self.rng.getrandbits(480).to_bytes(60, "big")
                                            ).decode().rstrip("=")
-            b["uploads"][uid] = {"key": params["Key"], "parts": {}, "params": dict(params),
-                                 "initiated": self.clock.utcnow()}
+            up = {"key": params["Key"], "parts": {}, "params": dict(params),
+                  "initiated": self.clock.utcnow(),
+                  "StorageClass": params.get("StorageClass") or "STANDARD"}
+            b["uploads"][uid] = up
             out = {"Bucket": b["name"], "Key": params["Key"], "UploadId": uid}
+            out.update(self._abort_headers(b, up))
             out.update(self._sse(b))
             return out
 
+    def _abort_rule(self, b, key):
+        """(rule id, days) of the enabled AbortIncompleteMultipartUpload rule
+        that applies to ``key`` soonest, or None."""
+        best = None
+        for rule in b["lifecycle"] or []:
+            days = (rule.get("AbortIncompleteMultipartUpload") or {}).get("DaysAfterInitiation")
+            prefix = _rule_prefix(rule)
+            if rule.get("Status") != "Enabled" or days is None or prefix is None or \
+                    not key.startswith(prefix):
+                continue
+            if best is None or days < best[1]:
+                best = (rule["ID"], days)
+        return best
+
+    def _abort_date(self, b, up):
+        rule = self._abort_rule(b, up["key"])
+        if rule is None:
+            return None, None
+        return rule[0], _next_midnight(up["initiated"] + datetime.timedelta(days=rule[1]))
+
+    def _abort_headers(self, b, up):
+        rule_id, when = self._abort_date(b, up)
+        return {"AbortDate": when, "AbortRuleId": rule_id} if rule_id else {}
+
+    def _expire_uploads(self, b):
+        """Carries out the bucket's AbortIncompleteMultipartUpload rules."""
+        now = self.clock.utcnow()
+        for uid, up in list(b["uploads"].items()):
+            _, when = self._abort_date(b, up)
+            if when is not None and when <= now:
+                del b["uploads"][uid]
+
     def _upload(self, b, params):
+        self._expire_uploads(b)
         up = b["uploads"].get(params["UploadId"])
         if up is None or up["key"] != params["Key"]:
             raise _err("NoSuchUpload", "The specified upload does not exist. The upload ID may "
@@ -634,7 +708,7 @@ class S3(base.Service):
             b = self._bucket(req, params["Bucket"])
             up = self._upload(b, params)
             etag = _etag(body)
-            up["parts"][n] = {"body": body, "ETag": etag}
+            up["parts"][n] = {"body": body, "ETag": etag, "LastModified": self.clock.utcnow()}
             out = {"ETag": etag}
             out.update(self._sse(b))
             return out
@@ -686,3 +760,145 @@ class S3(base.Service):
             self._upload(b, params)
             del b["uploads"][params["UploadId"]]
         return {}
+
+    def ListMultipartUploads(self, req, params):
+        prefix = params.get("Prefix") or ""
+        delim = params.get("Delimiter") or ""
+        limit = params.get("MaxUploads")
+        limit = MAX_UPLOADS if limit is None else max(0, min(limit, MAX_UPLOADS))
+        enc = params.get("EncodingType")
+        key_marker = params.get("KeyMarker") or ""
+        id_marker = params.get("UploadIdMarker") or ""
+        with self.lock:
+            b = self._bucket(req, params["Bucket"])
+            self._expire_uploads(b)
+            # By key, then (for one key) by initiation time.
+            ordered = sorted(b["uploads"].items(),
+                             key=lambda item: (item[1]["key"], item[1]["initiated"], item[0]))
+            skip_same = []
+            if key_marker and id_marker:
+                same = [uid for uid, up in ordered if up["key"] == key_marker]
+                skip_same = same[:same.index(id_marker) + 1] if id_marker in same else same
+            uploads, prefixes, truncated, last = [], [], False, None
+            for uid, up in ordered:
+                k = up["key"]
+                if not k.startswith(prefix):
+                    continue
+                if key_marker:
+                    if k < key_marker:
+                        continue
+                    if k == key_marker and (not id_marker or uid in skip_same):
+                        continue
+                cp = None
+                if delim:
+                    i = k.find(delim, len(prefix))
+                    if i >= 0:
+                        cp = k[:i + len(delim)]
+                if cp is not None and ((prefixes and prefixes[-1] == cp) or
+                                       (key_marker and key_marker.startswith(cp))):
+                    continue
+                if len(uploads) + len(prefixes) >= limit:
+                    truncated = True
+                    break
+                if cp is not None:
+                    prefixes.append(cp)
+                    last = (cp, None)
+                    continue
+                uploads.append({"UploadId": uid, "Key": self._encode(k, enc),
+                                "Initiated": up["initiated"], "StorageClass": up["StorageClass"],
+                                "Owner": dict(OWNER), "Initiator": {
+                                    "ID": f"arn:aws:iam::{req.account}:user/emulator",
+                                    "DisplayName": "emulator"}})
+                last = (k, uid)
+        out = {"Bucket": b["name"], "KeyMarker": self._encode(key_marker, enc),
+               "UploadIdMarker": id_marker, "MaxUploads": limit, "IsTruncated": truncated,
+               "Uploads": uploads, "Prefix": self._encode(prefix, enc),
+               "CommonPrefixes": [{"Prefix": self._encode(p, enc)} for p in prefixes]}
+        if delim:
+            out["Delimiter"] = self._encode(delim, enc)
+        if enc:
+            out["EncodingType"] = enc
+        if truncated and last is not None:
+            out["NextKeyMarker"] = self._encode(last[0], enc)
+            if last[1]:
+                out["NextUploadIdMarker"] = last[1]
+        return out
+
+    def ListParts(self, req, params):
+        limit = params.get("MaxParts")
+        limit = MAX_PARTS_LISTED if limit is None else max(0, min(limit, MAX_PARTS_LISTED))
+        marker = params.get("PartNumberMarker") or 0
+        with self.lock:
+            b = self._bucket(req, params["Bucket"])
+            up = self._upload(b, params)
+            numbers = sorted(n for n in up["parts"] if n > marker)
+            shown, truncated = numbers[:limit], len(numbers) > limit
+            parts = [{"PartNumber": n, "LastModified": up["parts"][n]["LastModified"],
+                      "ETag": up["parts"][n]["ETag"], "Size": len(up["parts"][n]["body"])}
+                     for n in shown]
+            out = {"Bucket": b["name"], "Key": up["key"], "UploadId": params["UploadId"],
+                   "PartNumberMarker": marker, "MaxParts": limit, "IsTruncated": truncated,
+                   "Parts": parts, "StorageClass": up["StorageClass"], "Owner": dict(OWNER),
+                   "Initiator": {"ID": f"arn:aws:iam::{req.account}:user/emulator",
+                                 "DisplayName": "emulator"}}
+            if shown:
+                out["NextPartNumberMarker"] = shown[-1]
+            out.update(self._abort_headers(b, up))
+            return out
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def PutBucketLifecycleConfiguration(self, req, params):
+        headers = req.headers or {}
+        if not any(h in headers for h in ("content-md5", "x-amz-checksum-crc32",
+                                          "x-amz-checksum-crc32c", "x-amz-checksum-sha1",
+                                          "x-amz-checksum-sha256")):
+            raise _err("InvalidRequest", "Missing required header for this request: "
+                       "Content-MD5")
+        if "content-md5" in headers:
+            self._check_md5(headers["content-md5"], req.body or b"")
+        rules = (params.get("LifecycleConfiguration") or {}).get("Rules") or []
+        if not rules or len(rules) > MAX_LIFECYCLE_RULES:
+            raise _malformed()
+        stored, ids = [], set()
+        for rule in rules:
+            rule = dict(rule)
+            if ("Filter" in rule) == ("Prefix" in rule):
+                raise _malformed()
+            if "Filter" in rule and sum(k in rule["Filter"] for k in FILTER_MEMBERS) > 1:
+                raise _malformed()
+            if not any(rule.get(k) for k in LIFECYCLE_ACTIONS):
+                raise _err("InvalidRequest", "At least one action needs to be specified in a "
+                           "rule")
+            rid = rule.get("ID")
+            if rid is None:
+                rid = rule["ID"] = "".join(self.rng.choice(VERSION_CHARS[:62])
+                                           for _ in range(48))
+            if len(rid) > 255:
+                raise _err("InvalidArgument", "ID length should not exceed allowed limit of 255")
+            if rid in ids:
+                raise _err("InvalidArgument", "Rule ID must be unique. Found same ID for more "
+                           "than one rule")
+            ids.add(rid)
+            abort = rule.get("AbortIncompleteMultipartUpload")
+            if abort is not None:
+                days = abort.get("DaysAfterInitiation")
+                if days is None or days <= 0:
+                    raise _err("InvalidArgument", "'DaysAfterInitiation' for "
+                               "AbortIncompleteMultipartUpload action must be a positive "
+                               "integer")
+                if _rule_prefix(rule) is None:
+                    raise _err("InvalidRequest", "AbortIncompleteMultipartUpload cannot be "
+                               "specified with Tags.")
+            stored.append(rule)
+        with self.lock:
+            b = self._bucket(req, params["Bucket"])
+            b["lifecycle"] = stored
+        return {}
+
+    def GetBucketLifecycleConfiguration(self, req, params):
+        with self.lock:
+            b = self._bucket(req, params["Bucket"])
+            if not b["lifecycle"]:
+                raise _err("NoSuchLifecycleConfiguration", "The lifecycle configuration does "
+                           "not exist", 404)
+            return {"Rules": [dict(r) for r in b["lifecycle"]]}
