@@ -1,8 +1,10 @@
 /* Process-wide GetMetricData batching for concurrent analysis rounds: one
- * leader per batch gathers the callers that arrive within gather_ms, packs
- * their queries (renamed to call-unique ids) into as few calls as the
- * 500-query limit allows per time window, and hands each caller its results
- * back under its own ids. Worker threads; every wait is bounded. */
+ * leader per batch gathers the callers that arrive within gather_ms, adds
+ * the announced rounds of other owners for the same windows, packs all
+ * queries (renamed to call-unique ids) into as few calls as the 500-query
+ * limit allows per time window, hands each caller its results back under
+ * its own ids and keeps the announced rounds' results for their owners.
+ * Worker threads; every wait is bounded. */
 #include "reconcilers/metrics_batcher.h"
 
 #include <errno.h>
@@ -15,13 +17,27 @@
 
 #include "aws/client.h"
 
-/* One caller's part of a batch. */
+/* One caller's part of a batch, or an announced round fetched for its
+ * owner (prefetch). */
 struct mb_request {
     json_t *queries; /* the caller's array (own reference) */
     int64_t start_s, end_s;
     json_t *by_id; /* original id -> {"Id", "Timestamps", "Values", "StatusCode"} */
     bool failed;
     struct aws_error err;
+    bool prefetch;                     /* an announced round, no caller waits for it */
+    char key[METRICS_BATCHER_KEY_MAX]; /* prefetch: the owner */
+    unsigned long gen;                 /* prefetch: the announcement's generation */
+};
+
+/* An announced round (metrics_batcher_expect). */
+struct mb_expect {
+    char key[METRICS_BATCHER_KEY_MAX];
+    json_t *queries; /* own copy */
+    int64_t start_s, end_s;
+    bool claimed;      /* a running batch fetches it */
+    json_t *results;   /* once fetched: the owner's results (as fetch returns them) */
+    unsigned long gen; /* changes when the owner announces again */
 };
 
 /* A batch: open while its leader gathers, then closed and run. Freed by
@@ -40,6 +56,9 @@ struct metrics_batcher {
     struct metrics_batcher_config cfg;
     struct mb_batch *open; /* the batch callers join, or NULL */
     struct metrics_batcher_stats stats;
+    struct mb_expect *expects; /* announced rounds, n_expects used of cap_expects */
+    size_t n_expects, cap_expects;
+    unsigned long expect_gen;
 };
 
 /* Where query k of a call came from. */
@@ -88,10 +107,22 @@ int metrics_batcher_new(const struct metrics_batcher_config *cfg, struct metrics
     return 0;
 }
 
+static void expect_clear(struct mb_expect *e)
+{
+    json_decref(e->queries);
+    json_decref(e->results);
+    memset(e, 0, sizeof(*e));
+}
+
 void metrics_batcher_free(struct metrics_batcher *b)
 {
+    size_t i;
+
     if (b == NULL)
         return;
+    for (i = 0; i < b->n_expects; i++)
+        expect_clear(&b->expects[i]);
+    free(b->expects);
     pthread_cond_destroy(&b->cv);
     pthread_mutex_destroy(&b->mu);
     free(b);
@@ -344,14 +375,217 @@ static void deadline_after(struct timespec *ts, long ms)
     }
 }
 
+/* A request's results in the order of its queries (new array), or NULL
+ * when memory ran out. */
+static json_t *ordered_results(const struct mb_request *r)
+{
+    json_t *arr = json_array();
+    size_t i;
+
+    for (i = 0; arr != NULL && i < json_array_size(r->queries); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(r->queries, i), "Id"));
+
+        if (json_array_append(arr, json_object_get(r->by_id, id)) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+/* ---- announced rounds (b->mu held) ---------------------------------------- */
+
+static struct mb_expect *find_expect(struct metrics_batcher *b, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < b->n_expects; i++) {
+        if (strcmp(b->expects[i].key, key) == 0)
+            return &b->expects[i];
+    }
+    return NULL;
+}
+
+static void remove_expect(struct metrics_batcher *b, struct mb_expect *e)
+{
+    size_t i = (size_t)(e - b->expects);
+
+    expect_clear(e);
+    if (i + 1 < b->n_expects)
+        b->expects[i] = b->expects[b->n_expects - 1];
+    memset(&b->expects[b->n_expects - 1], 0, sizeof(*e));
+    b->n_expects--;
+}
+
+int metrics_batcher_expect(struct metrics_batcher *b, const char *key, const json_t *queries,
+                           int64_t start_s, int64_t end_s, struct aws_error *err)
+{
+    struct mb_request check;
+    struct mb_expect *e;
+    json_t *copy;
+
+    aws_error_clear(err);
+    if (key == NULL || key[0] == '\0' || strlen(key) >= METRICS_BATCHER_KEY_MAX)
+        return aws_error_set(err, AWS_ERR_INVALID, "an owner key of 1 to %d characters",
+                             METRICS_BATCHER_KEY_MAX - 1);
+    if (prepare(&check, queries, start_s, end_s, err) != 0)
+        return -1;
+    json_decref(check.queries);
+    json_decref(check.by_id);
+    copy = json_deep_copy(queries);
+    if (copy == NULL)
+        return aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
+    pthread_mutex_lock(&b->mu);
+    e = find_expect(b, key);
+    if (e == NULL && b->n_expects == METRICS_BATCHER_MAX_EXPECTED) {
+        size_t i, oldest = 0;
+
+        for (i = 1; i < b->n_expects; i++) {
+            if (b->expects[i].end_s < b->expects[oldest].end_s)
+                oldest = i;
+        }
+        remove_expect(b, &b->expects[oldest]);
+    }
+    if (e == NULL && b->n_expects == b->cap_expects) {
+        size_t cap = b->cap_expects ? b->cap_expects * 2 : 64;
+        struct mb_expect *grown;
+
+        if (cap > METRICS_BATCHER_MAX_EXPECTED)
+            cap = METRICS_BATCHER_MAX_EXPECTED;
+        grown = realloc(b->expects, cap * sizeof(*grown));
+        if (grown == NULL) {
+            pthread_mutex_unlock(&b->mu);
+            json_decref(copy);
+            return aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
+        }
+        b->expects = grown;
+        b->cap_expects = cap;
+    }
+    if (e == NULL) {
+        e = &b->expects[b->n_expects++];
+        memset(e, 0, sizeof(*e));
+        snprintf(e->key, sizeof(e->key), "%s", key);
+    }
+    /* A batch still fetching the previous announcement finds another
+     * generation and drops its results. */
+    json_decref(e->queries);
+    json_decref(e->results);
+    e->queries = copy;
+    e->results = NULL;
+    e->claimed = false;
+    e->start_s = start_s;
+    e->end_s = end_s;
+    e->gen = ++b->expect_gen;
+    b->stats.expected++;
+    pthread_mutex_unlock(&b->mu);
+    return 0;
+}
+
+/* The leader, the batch closed: adds the announced rounds of the batch's
+ * windows that nobody fetches yet. Out of memory only leaves some out (their
+ * owners fetch them themselves). */
+static void add_prefetch(struct metrics_batcher *b, struct mb_batch *batch)
+{
+    size_t i, k, n_callers = batch->n;
+    struct aws_error ignored;
+
+    for (i = 0; i < b->n_expects; i++) {
+        struct mb_expect *e = &b->expects[i];
+        struct mb_request *r;
+        bool window = false;
+
+        if (e->claimed || e->results != NULL)
+            continue;
+        for (k = 0; k < n_callers && !window; k++)
+            window = batch->reqs[k].start_s == e->start_s && batch->reqs[k].end_s == e->end_s;
+        if (!window)
+            continue;
+        if (batch->n == batch->cap) {
+            size_t cap = batch->cap * 2;
+            struct mb_request *grown = realloc(batch->reqs, cap * sizeof(*grown));
+
+            if (grown == NULL)
+                return;
+            batch->reqs = grown;
+            batch->cap = cap;
+        }
+        r = &batch->reqs[batch->n];
+        if (prepare(r, e->queries, e->start_s, e->end_s, &ignored) != 0)
+            continue;
+        r->prefetch = true;
+        snprintf(r->key, sizeof(r->key), "%s", e->key);
+        r->gen = e->gen;
+        e->claimed = true;
+        batch->n++;
+        b->stats.prefetched++;
+    }
+}
+
+/* The leader, the batch run: keeps the prefetched results for their owners
+ * (when they did not announce again meanwhile). */
+static void store_prefetch(struct metrics_batcher *b, struct mb_batch *batch)
+{
+    size_t i;
+
+    for (i = 0; i < batch->n; i++) {
+        const struct mb_request *r = &batch->reqs[i];
+        struct mb_expect *e;
+
+        if (!r->prefetch)
+            continue;
+        e = find_expect(b, r->key);
+        if (e == NULL || e->gen != r->gen)
+            continue;
+        e->claimed = false;
+        if (!r->failed)
+            e->results = ordered_results(r);
+    }
+}
+
+/* An owner's fetch: the results of its announced round when a batch
+ * fetched them (0: *results set), else -1 after consuming the
+ * announcement (waits, bounded, while a batch is fetching it). */
+static int take_prefetched(struct metrics_batcher *b, const char *key, const json_t *queries,
+                           int64_t start_s, int64_t end_s, json_t **results)
+{
+    struct timespec deadline;
+    struct mb_expect *e;
+
+    deadline_after(&deadline, b->cfg.wait_timeout_ms);
+    while ((e = find_expect(b, key)) != NULL) {
+        if (e->start_s != start_s || e->end_s != end_s || !json_equal(e->queries, queries))
+            break;
+        if (e->results != NULL) {
+            *results = e->results;
+            e->results = NULL;
+            remove_expect(b, e);
+            b->stats.served++;
+            return 0;
+        }
+        if (!e->claimed || pthread_cond_timedwait(&b->cv, &b->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    e = find_expect(b, key);
+    if (e != NULL)
+        remove_expect(b, e);
+    return -1;
+}
+
 int metrics_batcher_fetch(struct metrics_batcher *b, const json_t *queries, int64_t start_s,
                           int64_t end_s, json_t **results, struct aws_error *err)
+{
+    return metrics_batcher_fetch_as(b, NULL, queries, start_s, end_s, results, err);
+}
+
+int metrics_batcher_fetch_as(struct metrics_batcher *b, const char *key, const json_t *queries,
+                             int64_t start_s, int64_t end_s, json_t **results,
+                             struct aws_error *err)
 {
     struct mb_request req;
     struct mb_batch *batch;
     struct timespec deadline;
     bool leader = false;
-    size_t idx, i;
+    size_t idx;
     int rc = -1;
 
     *results = NULL;
@@ -359,6 +593,14 @@ int metrics_batcher_fetch(struct metrics_batcher *b, const json_t *queries, int6
     if (prepare(&req, queries, start_s, end_s, err) != 0)
         return -1;
     pthread_mutex_lock(&b->mu);
+    if (key != NULL && take_prefetched(b, key, queries, start_s, end_s, results) == 0) {
+        b->stats.callers++;
+        b->stats.queries += json_array_size(queries);
+        pthread_mutex_unlock(&b->mu);
+        json_decref(req.queries);
+        json_decref(req.by_id);
+        return 0;
+    }
     b->stats.callers++;
     b->stats.queries += json_array_size(queries);
     b->stats.waiting++;
@@ -403,10 +645,12 @@ int metrics_batcher_fetch(struct metrics_batcher *b, const json_t *queries, int6
         pthread_mutex_lock(&b->mu);
         if (b->open == batch)
             b->open = NULL;
+        add_prefetch(b, batch);
         pthread_mutex_unlock(&b->mu);
         /* Closed: nobody appends any more; the requests are ours to fill. */
         run_batch(b, batch);
         pthread_mutex_lock(&b->mu);
+        store_prefetch(b, batch);
         batch->done = true;
         pthread_cond_broadcast(&b->cv);
     } else {
@@ -427,17 +671,8 @@ int metrics_batcher_fetch(struct metrics_batcher *b, const json_t *queries, int6
         if (r->failed) {
             *err = r->err;
         } else {
-            json_t *arr = json_array();
+            json_t *arr = ordered_results(r);
 
-            for (i = 0; arr != NULL && i < json_array_size(r->queries); i++) {
-                const char *id =
-                    json_string_value(json_object_get(json_array_get(r->queries, i), "Id"));
-
-                if (json_array_append(arr, json_object_get(r->by_id, id)) != 0) {
-                    json_decref(arr);
-                    arr = NULL;
-                }
-            }
             if (arr == NULL)
                 aws_error_set(err, AWS_ERR_NO_MEMORY, "out of memory");
             *results = arr;

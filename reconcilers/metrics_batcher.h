@@ -3,7 +3,11 @@
  * caller waits briefly for others to join, then issues as few GetMetricData
  * calls as the API allows (at most 500 queries per call, one call per
  * distinct time window, NextToken pages followed), and hands each caller
- * its own results under its own query ids. Thread-safe; every wait is
+ * its own results under its own query ids. Rounds can also be announced
+ * ahead (metrics_batcher_expect): a batch for the same window then fetches
+ * them too and keeps their results for their owner, so the rounds of many
+ * applications due at the same instant cost one call per 500 queries even
+ * when only a few workers run at a time. Thread-safe; every wait is
  * bounded; an error reaches every caller whose queries it affected. */
 #ifndef AVIARY_RECONCILERS_METRICS_BATCHER_H
 #define AVIARY_RECONCILERS_METRICS_BATCHER_H
@@ -14,8 +18,10 @@
 
 #include "aws/error.h"
 
-#define METRICS_BATCHER_MAX_QUERIES 500  /* GetMetricData's limit per call */
-#define METRICS_BATCHER_MAX_CALLERS 4096 /* callers per batch; more start a new batch */
+#define METRICS_BATCHER_MAX_QUERIES  500  /* GetMetricData's limit per call */
+#define METRICS_BATCHER_MAX_CALLERS  4096 /* callers per batch; more start a new batch */
+#define METRICS_BATCHER_MAX_EXPECTED 4096 /* announced rounds kept (oldest window dropped) */
+#define METRICS_BATCHER_KEY_MAX      160  /* "Kind/name" of an announced round's owner */
 
 struct aws_client;
 
@@ -40,11 +46,14 @@ struct metrics_batcher_config {
 
 /* Counters since creation. */
 struct metrics_batcher_stats {
-    unsigned long batches; /* leader rounds */
-    unsigned long calls;   /* GetMetricData calls, pages included */
-    unsigned long callers; /* fetches submitted */
-    unsigned long queries; /* queries submitted */
-    unsigned long waiting; /* callers currently inside metrics_batcher_fetch */
+    unsigned long batches;    /* leader rounds */
+    unsigned long calls;      /* GetMetricData calls, pages included */
+    unsigned long callers;    /* fetches submitted */
+    unsigned long queries;    /* queries submitted */
+    unsigned long waiting;    /* callers currently inside metrics_batcher_fetch */
+    unsigned long expected;   /* rounds announced with metrics_batcher_expect */
+    unsigned long prefetched; /* announced rounds fetched by another caller's batch */
+    unsigned long served;     /* fetches answered from a prefetched round (no call) */
 };
 
 struct metrics_batcher;
@@ -68,6 +77,28 @@ void metrics_batcher_free(struct metrics_batcher *b);
  * memory ran out; *results is NULL then. */
 int metrics_batcher_fetch(struct metrics_batcher *b, const json_t *queries, int64_t start_s,
                           int64_t end_s, json_t **results, struct aws_error *err);
+
+/* Announces that `key` (the owner, e.g. "Application/NAME") will fetch
+ * `queries` (borrowed; as for metrics_batcher_fetch) over [start_s, end_s]
+ * with metrics_batcher_fetch_as once that window is due. Until then, any
+ * batch for the same window includes them (in the same calls, within the
+ * 500-query limit) and keeps their results for the owner. Replaces the
+ * owner's previous announcement. At most METRICS_BATCHER_MAX_EXPECTED are
+ * kept (the one with the oldest window is dropped). Returns 0, or -1 with
+ * *err (invalid input, out of memory): the owner's fetch then simply makes
+ * its own call. */
+int metrics_batcher_expect(struct metrics_batcher *b, const char *key, const json_t *queries,
+                           int64_t start_s, int64_t end_s, struct aws_error *err);
+
+/* metrics_batcher_fetch for the owner `key` (NULL: as metrics_batcher_fetch).
+ * When another batch already fetched key's announced round with the same
+ * window and equal queries, returns those results at once without a call;
+ * when such a batch is running, waits for it (bounded by wait_timeout_ms,
+ * then fetches itself). The announcement is consumed either way. Same
+ * return values and ownership as metrics_batcher_fetch. */
+int metrics_batcher_fetch_as(struct metrics_batcher *b, const char *key, const json_t *queries,
+                             int64_t start_s, int64_t end_s, json_t **results,
+                             struct aws_error *err);
 
 /* Copies the counters. */
 void metrics_batcher_get_stats(struct metrics_batcher *b, struct metrics_batcher_stats *out);

@@ -456,6 +456,144 @@ static void test_invalid_input(void **state)
     json_decref(ok);
 }
 
+/* Caller c's own values in res (one datapoint per query, in order). */
+static bool results_of(const json_t *res, int c, int n)
+{
+    int i;
+
+    if ((int)json_array_size(res) != n)
+        return false;
+    for (i = 0; i < n; i++) {
+        const json_t *vals = json_object_get(json_array_get(res, (size_t)i), "Values");
+
+        if (json_array_size(vals) != 1 ||
+            json_real_value(json_array_get(vals, 0)) != c * 1000.0 + (double)i)
+            return false;
+    }
+    return true;
+}
+
+/* Rounds announced ahead by 120 owners for the same window: the first
+ * owner's fetch makes ceil(600 / 500) = 2 calls for all of them, every
+ * other owner gets its own results without a call. */
+static void test_announced_rounds_share_calls(void **state)
+{
+    struct fake f;
+    struct metrics_batcher *b;
+    struct metrics_batcher_stats st;
+    struct aws_error err;
+    char key[32];
+    int c;
+
+    (void)state;
+    fake_init(&f);
+    b = batcher(&f, 0);
+    f.expect = 1;
+    for (c = 0; c < 120; c++) {
+        json_t *qs = caller_queries(c, 5);
+
+        snprintf(key, sizeof(key), "Application/a%03d", c);
+        assert_int_equal(metrics_batcher_expect(b, key, qs, 1700000000, 1700000060, &err), 0);
+        json_decref(qs);
+    }
+    for (c = 0; c < 120; c++) {
+        json_t *qs = caller_queries(c, 5), *res = NULL;
+
+        snprintf(key, sizeof(key), "Application/a%03d", c);
+        assert_int_equal(metrics_batcher_fetch_as(b, key, qs, 1700000000, 1700000060, &res, &err),
+                         0);
+        assert_true(results_of(res, c, 5));
+        assert_int_equal(f.calls, 2);
+        json_decref(res);
+        json_decref(qs);
+    }
+    assert_true(f.max_seen <= 500);
+    assert_int_equal(f.bad_calls, 0);
+    metrics_batcher_get_stats(b, &st);
+    assert_int_equal(st.expected, 120);
+    assert_int_equal(st.prefetched, 119);
+    assert_int_equal(st.served, 119);
+    /* Consumed: the same fetch again is a call of its own. */
+    {
+        json_t *qs = caller_queries(7, 5), *res = NULL;
+
+        assert_int_equal(
+            metrics_batcher_fetch_as(b, "Application/a007", qs, 1700000000, 1700000060, &res, &err),
+            0);
+        assert_int_equal(f.calls, 3);
+        json_decref(res);
+        json_decref(qs);
+    }
+    metrics_batcher_free(b);
+    fake_clear(&f);
+}
+
+/* An announcement is only used for its own window and its own queries, the
+ * latest one wins, and a failed prefetch leaves the owner to fetch itself. */
+static void test_announcements_match_exactly(void **state)
+{
+    struct fake f;
+    struct metrics_batcher *b;
+    struct aws_error err;
+    json_t *q1 = caller_queries(1, 3), *q2 = caller_queries(2, 3), *q3 = caller_queries(3, 3);
+    json_t *q3b = caller_queries(3, 4), *res = NULL;
+
+    (void)state;
+    fake_init(&f);
+    b = batcher(&f, 0);
+    f.expect = 1;
+    /* Another window: not fetched with it. */
+    assert_int_equal(metrics_batcher_expect(b, "A/one", q1, 1700000060, 1700000120, &err), 0);
+    assert_int_equal(metrics_batcher_fetch_as(b, "A/two", q2, 1700000000, 1700000060, &res, &err),
+                     0);
+    json_decref(res);
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(metrics_batcher_fetch_as(b, "A/one", q1, 1700000060, 1700000120, &res, &err),
+                     0);
+    assert_true(results_of(res, 1, 3));
+    json_decref(res);
+    assert_int_equal(f.calls, 2);
+
+    /* Announced again with other queries: the newest is prefetched, and a
+     * fetch with the old ones is not served from it. */
+    assert_int_equal(metrics_batcher_expect(b, "A/three", q3, 1700000000, 1700000060, &err), 0);
+    assert_int_equal(metrics_batcher_expect(b, "A/three", q3b, 1700000000, 1700000060, &err), 0);
+    assert_int_equal(metrics_batcher_fetch_as(b, "A/two", q2, 1700000000, 1700000060, &res, &err),
+                     0);
+    json_decref(res);
+    assert_int_equal(f.calls, 3);
+    assert_int_equal(f.max_seen, 3 + 4);
+    assert_int_equal(metrics_batcher_fetch_as(b, "A/three", q3, 1700000000, 1700000060, &res, &err),
+                     0);
+    assert_true(results_of(res, 3, 3));
+    json_decref(res);
+    assert_int_equal(f.calls, 4);
+
+    /* The leader's call fails: the owner's own fetch makes the call. */
+    assert_int_equal(metrics_batcher_expect(b, "A/one", q1, 1700000120, 1700000180, &err), 0);
+    f.fail = true;
+    assert_int_equal(metrics_batcher_fetch_as(b, "A/two", q2, 1700000120, 1700000180, &res, &err),
+                     -1);
+    assert_null(res);
+    f.fail = false;
+    assert_int_equal(metrics_batcher_fetch_as(b, "A/one", q1, 1700000120, 1700000180, &res, &err),
+                     0);
+    assert_true(results_of(res, 1, 3));
+    json_decref(res);
+    assert_int_equal(f.calls, 6);
+
+    /* Invalid announcements are refused. */
+    assert_int_equal(metrics_batcher_expect(b, "", q1, 1, 2, &err), -1);
+    assert_int_equal(metrics_batcher_expect(b, "A/one", q1, 2, 2, &err), -1);
+    assert_int_equal(err.kind, AWS_ERR_INVALID);
+    metrics_batcher_free(b);
+    fake_clear(&f);
+    json_decref(q1);
+    json_decref(q2);
+    json_decref(q3);
+    json_decref(q3b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_error_reaches_every_waiter),
         cmocka_unit_test(test_wait_is_bounded),
         cmocka_unit_test(test_invalid_input),
+        cmocka_unit_test(test_announced_rounds_share_calls),
+        cmocka_unit_test(test_announcements_match_exactly),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

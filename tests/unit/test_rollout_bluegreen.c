@@ -121,9 +121,9 @@ static void test_blue_green_post_promotion_weight(void **state)
 
     json_object_set_new(ro, "strategy", json_string("blueGreen"));
     json_object_set_new(ro, "scaleDownDelay", json_string("30s"));
-    json_object_set_new(ro, "blueGreen", json_pack("{s:i, s:b, s:{s:i}}", "testPort", 8080,
-                                                   "autoPromote", 1, "prePromotion",
-                                                   "measurements", 0));
+    json_object_set_new(ro, "blueGreen",
+                        json_pack("{s:i, s:b, s:{s:i}}", "testPort", 8080, "autoPromote", 1,
+                                  "prePromotion", "measurements", 0));
     rfx_first_deployment(f);
     rfx_new_revision(f);
     rfx_run_until(f, "ScalingDown", NULL);
