@@ -33,6 +33,7 @@
 
 #define DAEMON_WORKERS_MAX 64
 #define KEY_MAX            WORKQUEUE_KEY_MAX
+#define TRIM_AFTER_FILES   32 /* malloc_trim after an event that loaded this many files */
 
 /* A desired set's objects sorted by kind and name, for lookups by key. */
 struct set_index {
@@ -58,6 +59,7 @@ struct daemon {
     struct workqueue *queue;
     struct metrics *metrics;
     struct metric_family *m_reconciles, *m_duration, *m_queue, *m_phase, *m_aws, *m_weight;
+    struct metric_family *m_files_loaded, *m_files_read;
     pthread_t workers[DAEMON_WORKERS_MAX];
     int n_workers;
     atomic_ulong reconcile_seq;
@@ -341,7 +343,7 @@ static bool apply_desired(struct daemon *d, const struct desired_object *o, bool
 {
     json_t *rec = store_get(d->store, o->kind, o->name);
     const json_t *prev = json_object_get(rec, "desired");
-    json_t *validation = NULL, *desired = NULL;
+    json_t *validation = NULL, *desired = NULL, *updates;
     bool changed = rec == NULL, ok = true;
     char key[KEY_MAX];
 
@@ -371,21 +373,25 @@ static bool apply_desired(struct daemon *d, const struct desired_object *o, bool
         log_event(LOG_LEVEL_WARN, "invalid manifest: last valid version stays in force", "key", key,
                   "file", o->file, NULL);
     }
-    if (desired != NULL && json_member_differs(rec, "desired", desired)) {
-        ok &= store_set_field(d->store, o->kind, o->name, "desired", desired) == 0;
-        changed = true;
-    }
-    if (validation != NULL && json_member_differs(rec, "validation", validation)) {
-        ok &= store_set_field(d->store, o->kind, o->name, "validation", validation) == 0;
-        changed = true;
-    }
-    if (json_is_true(json_object_get(rec, "deleting")) && desired != NULL) {
-        ok &= store_set_field(d->store, o->kind, o->name, "deleting", json_false()) == 0;
-        changed = true;
+    /* Every member that changed goes to the store in one write (one fsync). */
+    updates = json_object();
+    if (updates == NULL)
+        ok = false;
+    if (updates != NULL && desired != NULL && json_member_differs(rec, "desired", desired))
+        json_object_set(updates, "desired", desired);
+    if (updates != NULL && validation != NULL && json_member_differs(rec, "validation", validation))
+        json_object_set(updates, "validation", validation);
+    if (updates != NULL && json_is_true(json_object_get(rec, "deleting")) && desired != NULL) {
+        json_object_set(updates, "deleting", json_false());
         log_event(LOG_LEVEL_INFO, "manifest is back: deletion cancelled", "key", key, NULL);
+    }
+    if (json_object_size(updates) > 0) {
+        ok &= store_set_fields(d->store, o->kind, o->name, updates) == 0;
+        changed = true;
     }
     if (changed)
         enqueue(d, o->kind, o->name);
+    json_decref(updates);
     json_decref(desired);
     json_decref(validation);
     json_decref(rec);
@@ -550,6 +556,42 @@ static void on_grace(uv_timer_t *t)
         uv_timer_start(&d->grace, on_grace, (uint64_t)next + 1, 0);
 }
 
+/* Loads again the unchanged files of set whose objects need their spec
+ * (see on_snapshot); builds the set afresh when a file no longer gives the
+ * same objects. Returns 0, or -1 when out of memory (set cleared). */
+static int reload_needed(struct daemon *d, const struct source_snapshot *snap, const char *root,
+                         struct desired_set *set)
+{
+    struct set_index index;
+    bool *need, any = false;
+    int rc = 0;
+
+    need = calloc(set->n ? set->n : 1, sizeof(*need));
+    if (need == NULL || index_build(&index, set) != 0) {
+        free(need);
+        return -1;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        const struct desired_object *o = &set->objs[i];
+        need[i] =
+            o->unchanged && (is_duplicate(&index, o) || d->current_applied == NULL ||
+                             !d->current_applied[o->prev_index] ||
+                             is_duplicate(&d->current_index, &d->current_set.objs[o->prev_index]));
+        any = any || need[i];
+    }
+    index_free(&index);
+    if (any)
+        rc = objects_reload(set, snap, root, need);
+    free(need);
+    if (rc == 1) {
+        size_t loaded = set->files_loaded;
+        objects_clear(set);
+        rc = objects_build(snap, root, NULL, set);
+        set->files_loaded += loaded;
+    }
+    return rc == 0 ? 0 : -1;
+}
+
 static void on_snapshot(const struct source_snapshot *snap, void *arg)
 {
     struct daemon *d = arg;
@@ -560,32 +602,23 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     long next;
     const char *file;
     json_t *errs;
+    size_t set_loaded;
 
-    /* Files that did not change are not loaded again; when that would leave
-     * a needed spec out (an object that was a duplicate or not applied
-     * before, or is a duplicate now), everything is loaded afresh. */
+    /* Files that did not change are not loaded again. An unchanged object
+     * whose spec is needed after all (it is a duplicate now, was one
+     * before, or was not applied) has its file, and only that file, loaded
+     * again. */
     if (objects_build(snap, root, &d->current_set, &set) != 0) {
         log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
         return;
     }
-    if (index_build(&index, &set) == 0) {
-        bool reload = false;
-        for (size_t i = 0; i < set.n && !reload; i++) {
-            const struct desired_object *o = &set.objs[i];
-            reload = o->unchanged &&
-                     (is_duplicate(&index, o) || d->current_applied == NULL ||
-                      !d->current_applied[o->prev_index] ||
-                      is_duplicate(&d->current_index, &d->current_set.objs[o->prev_index]));
-        }
-        index_free(&index);
-        if (reload) {
-            objects_clear(&set);
-            if (objects_build(snap, root, NULL, &set) != 0) {
-                log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
-                return;
-            }
-        }
+    if (reload_needed(d, snap, root, &set) != 0) {
+        log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
+        objects_clear(&set);
+        return;
     }
+    set_loaded = set.files_loaded;
+    metrics_add(d->m_files_loaded, NULL, (double)set_loaded);
     applied = calloc(set.n ? set.n : 1, sizeof(*applied));
     if (applied == NULL || index_build(&index, &set) != 0) {
         log_event(LOG_LEVEL_ERROR, "out of memory loading manifests", NULL);
@@ -634,8 +667,11 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
 #ifdef __GLIBC__
     /* Loading every manifest of a large source peaks at several times what
      * stays allocated; hand the freed pages back instead of keeping them
-     * resident until the next change (glibc keeps them otherwise). */
-    malloc_trim(0);
+     * resident until the next change (glibc keeps them otherwise). After an
+     * event about a few files there is little to return, and walking the
+     * heap would only add to the event's latency. */
+    if (!snap->partial || set_loaded >= TRIM_AFTER_FILES)
+        malloc_trim(0);
 #endif
 }
 
@@ -762,6 +798,11 @@ static void update_gauges(struct daemon *d)
 
     workqueue_get_stats(d->queue, &qs);
     metrics_set(d->m_queue, NULL, (double)(qs.ready + qs.delayed + qs.in_progress));
+    if (d->dir != NULL) {
+        struct source_dir_stats ss;
+        source_dir_get_stats(d->dir, &ss);
+        metrics_set(d->m_files_read, NULL, (double)ss.files_read);
+    }
     metrics_reset(d->m_phase);
     metrics_reset(d->m_weight);
     store_foreach(d->store, NULL, gauge_visit, d);
@@ -934,7 +975,15 @@ static int register_metrics(struct daemon *d)
                                 aws, NULL, 0);
     d->m_weight = metrics_register(d->metrics, METRIC_GAUGE, "aviary_canary_weight",
                                    "Traffic share of the canary, percent.", app, NULL, 0);
-    return d->m_reconciles && d->m_duration && d->m_queue && d->m_phase && d->m_aws && d->m_weight
+    d->m_files_loaded = metrics_register(
+        d->metrics, METRIC_COUNTER, "aviary_manifest_files_loaded_total",
+        "Manifest files parsed and validated (an unchanged file is not loaded again).", NULL, NULL,
+        0);
+    d->m_files_read =
+        metrics_register(d->metrics, METRIC_COUNTER, "aviary_source_files_read_total",
+                         "Manifest files read from the source directory.", NULL, NULL, 0);
+    return d->m_reconciles && d->m_duration && d->m_queue && d->m_phase && d->m_aws &&
+                   d->m_weight && d->m_files_loaded && d->m_files_read
                ? 0
                : -1;
 }

@@ -229,6 +229,7 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
         mf = manifest_load_buffer(shown, sf->data, sf->len, root_dir);
         if (mf == NULL)
             goto fail;
+        out->files_loaded++;
         size_t first = out->n;
         rc = add_file(out, &cap, sf, mf, root_dir);
         manifest_file_free(mf);
@@ -243,6 +244,88 @@ fail:
     json_decref(ranges);
     objects_clear(out);
     return -1;
+}
+
+/* Moves what a fresh load gave (spec, revision, hash, errors) into the
+ * copied object o. */
+static void take_loaded(struct desired_object *o, struct desired_object *fresh)
+{
+    json_decref(o->spec);
+    json_decref(o->errors);
+    o->spec = fresh->spec;
+    o->errors = fresh->errors;
+    fresh->spec = NULL;
+    fresh->errors = NULL;
+    memcpy(o->revision, fresh->revision, sizeof(o->revision));
+    memcpy(o->spec_hash, fresh->spec_hash, sizeof(o->spec_hash));
+    o->unchanged = false;
+}
+
+/* Loads the file of the objects set->objs[first, first+count) again. */
+static int reload_range(struct desired_set *set, size_t first, size_t count,
+                        const struct source_snapshot *snap, const char *root_dir)
+{
+    const char *file = set->objs[first].file;
+    const struct source_file *sf = NULL;
+    struct desired_set fresh = {0};
+    struct manifest_file *mf;
+    size_t cap = 0;
+    int rc;
+
+    for (size_t i = 0; i < snap->n && sf == NULL; i++) {
+        const struct source_file *f = &snap->files[i];
+        if (strcmp(f->path ? f->path : f->name, file) == 0)
+            sf = f;
+    }
+    if (sf == NULL || sf->data == NULL || strcmp(sf->id, set->objs[first].file_id) != 0)
+        return 1;
+    fresh.broken_files = json_object();
+    if (fresh.broken_files == NULL)
+        return -1;
+    mf = manifest_load_buffer(file, sf->data, sf->len, root_dir);
+    if (mf == NULL) {
+        objects_clear(&fresh);
+        return -1;
+    }
+    set->files_loaded++;
+    rc = add_file(&fresh, &cap, sf, mf, root_dir);
+    manifest_file_free(mf);
+    if (rc != 0) {
+        objects_clear(&fresh);
+        return -1;
+    }
+    if (fresh.n != count || json_object_size(fresh.broken_files) != 0)
+        rc = 1;
+    for (size_t k = 0; rc == 0 && k < count; k++) {
+        const struct desired_object *o = &set->objs[first + k], *f = &fresh.objs[k];
+        if (strcmp(o->kind, f->kind) != 0 || strcmp(o->name, f->name) != 0 || o->line != f->line)
+            rc = 1;
+    }
+    for (size_t k = 0; rc == 0 && k < count; k++)
+        take_loaded(&set->objs[first + k], &fresh.objs[k]);
+    objects_clear(&fresh);
+    return rc;
+}
+
+int objects_reload(struct desired_set *set, const struct source_snapshot *snap,
+                   const char *root_dir, const bool *need)
+{
+    for (size_t i = 0; i < set->n;) {
+        /* Objects of one file are contiguous: [i, j). */
+        size_t j = i + 1;
+        bool wanted = need[i] && set->objs[i].unchanged;
+        while (j < set->n && strcmp(set->objs[j].file, set->objs[i].file) == 0) {
+            wanted = wanted || (need[j] && set->objs[j].unchanged);
+            j++;
+        }
+        if (wanted) {
+            int rc = reload_range(set, i, j - i, snap, root_dir);
+            if (rc != 0)
+                return rc;
+        }
+        i = j;
+    }
+    return 0;
 }
 
 void objects_clear(struct desired_set *set)

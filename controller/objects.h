@@ -37,6 +37,7 @@ struct desired_set {
     size_t n;
     json_t *broken_files; /* object: file name -> array of error strings */
     json_t *file_ids;     /* object: file name -> version id it was loaded at */
+    size_t files_loaded;  /* files parsed to build this set (not copied) */
 };
 
 /* Builds the desired set from snap. root_dir is the directory source's path
@@ -47,6 +48,16 @@ struct desired_set {
  * memory. */
 int objects_build(const struct source_snapshot *snap, const char *root_dir,
                   const struct desired_set *previous, struct desired_set *out);
+
+/* Loads again, from snap, the file of every object of set for which
+ * need[i] is true and that was copied unchanged from a previous set (no
+ * spec): all the objects of such a file get their spec, revision, hash and
+ * errors in place and are no longer marked unchanged. The set's order and
+ * size do not change. Returns 0; 1 when a file no longer yields the same
+ * objects (the caller should build the set afresh); -1 when out of memory
+ * (the set is then still valid but may lack some specs). */
+int objects_reload(struct desired_set *set, const struct source_snapshot *snap,
+                   const char *root_dir, const bool *need);
 
 void objects_clear(struct desired_set *set);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void file_clear(struct source_file *f)
+void source_file_clear(struct source_file *f)
 {
     free(f->name);
     free(f->path);
@@ -16,10 +16,16 @@ static void file_clear(struct source_file *f)
 void source_snapshot_clear(struct source_snapshot *snap)
 {
     for (size_t i = 0; i < snap->n; i++)
-        file_clear(&snap->files[i]);
+        source_file_clear(&snap->files[i]);
     free(snap->files);
     snap->files = NULL;
     snap->n = 0;
+    for (size_t i = 0; i < snap->n_changed; i++)
+        free(snap->changed[i]);
+    free(snap->changed);
+    snap->changed = NULL;
+    snap->n_changed = 0;
+    snap->partial = 0;
 }
 
 static char *dup_or_null(const char *s, int *failed)
@@ -38,7 +44,7 @@ int source_snapshot_copy(struct source_snapshot *dst, const struct source_snapsh
 {
     int failed = 0;
 
-    dst->n = 0;
+    memset(dst, 0, sizeof(*dst));
     dst->files = src->n ? calloc(src->n, sizeof(*dst->files)) : NULL;
     if (src->n && dst->files == NULL)
         return -1;
@@ -56,6 +62,7 @@ int source_snapshot_copy(struct source_snapshot *dst, const struct source_snapsh
                 memcpy(d->data, s->data, s->len + 1);
         }
         d->len = s->len;
+        d->is_link = s->is_link;
         memcpy(d->id, s->id, sizeof(d->id));
         dst->n = i + 1;
         if (failed) {
@@ -64,6 +71,27 @@ int source_snapshot_copy(struct source_snapshot *dst, const struct source_snapsh
         }
     }
     return 0;
+}
+
+size_t source_snapshot_lower_bound(const struct source_snapshot *snap, const char *name)
+{
+    size_t lo = 0, hi = snap->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(snap->files[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+long source_snapshot_find(const struct source_snapshot *snap, const char *name)
+{
+    size_t at = source_snapshot_lower_bound(snap, name);
+
+    return at < snap->n && strcmp(snap->files[at].name, name) == 0 ? (long)at : -1;
 }
 
 static int same_string(const char *a, const char *b)

@@ -1,6 +1,11 @@
 /* Directory manifest source (see source_dir.h). Loop thread. Reading a few
  * small files synchronously on the loop is cheaper than a thread hop, and
- * unchanged files (same dev, inode, size, mtime, ctime) are never re-read. */
+ * unchanged files (same dev, inode, size, mtime, ctime) are never re-read.
+ * An fs event names the entry it is about: a debounced burst of events
+ * looks at those names only (plus the symlinks, whose targets change
+ * without an event of their own) and updates the last snapshot in place;
+ * the periodic rescan, SIGHUP and an event without a usable name (queue
+ * overflow, error) scan the whole directory. */
 #include "controller/source_dir.h"
 
 #include <dirent.h>
@@ -12,6 +17,62 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#define PENDING_MAX 512 /* more names in one burst: scan the whole directory */
+
+/* A list of entry names (owned strings). */
+struct name_list {
+    char **v;
+    size_t n, cap;
+};
+
+static void names_clear(struct name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Appends a copy of name. Returns 0 or -1 (out of memory). */
+static int names_add(struct name_list *l, const char *name)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **grown = realloc(l->v, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        l->v = grown;
+        l->cap = cap;
+    }
+    l->v[l->n] = strdup(name);
+    if (l->v[l->n] == NULL)
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts l and drops repeated names. */
+static void names_sort_unique(struct name_list *l)
+{
+    size_t out = 0;
+
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), compare_names);
+    for (size_t i = 0; i < l->n; i++) {
+        if (out > 0 && strcmp(l->v[out - 1], l->v[i]) == 0) {
+            free(l->v[i]);
+            continue;
+        }
+        l->v[out++] = l->v[i];
+    }
+    l->n = out;
+}
 
 struct source_dir {
     uv_loop_t *loop;
@@ -27,6 +88,9 @@ struct source_dir {
     struct source_snapshot last; /* last snapshot delivered */
     bool delivered_once;
     int open_handles;
+    struct name_list pending; /* names seen in events (or still settling) */
+    bool pending_full;        /* the next pass scans the whole directory */
+    struct source_dir_stats stats;
 };
 
 static int64_t realtime_ms(void)
@@ -92,11 +156,14 @@ error:
 /* Fills f from the file `name` in dir if it is a manifest we should read:
  * returns 1 when filled, 0 when skipped, 2 when it is still being written
  * (*settle_left_ms: how long until it counts as settled), -1 when out of
- * memory. `previous` supplies cached contents by id. */
+ * memory. `previous` (sorted) supplies cached contents by id; *reads counts
+ * the files actually read. */
 static int scan_entry(const char *dir, const char *real_dir, const char *name, long settle_ms,
                       const struct source_snapshot *previous, struct source_file *f,
-                      long *settle_left_ms)
+                      long *settle_left_ms, unsigned long *reads)
 {
+    long at;
+
     char path[PATH_MAX], resolved[PATH_MAX];
     struct stat lst, st;
     size_t rlen = strlen(real_dir);
@@ -135,31 +202,34 @@ static int scan_entry(const char *dir, const char *real_dir, const char *name, l
     snprintf(f->id, sizeof(f->id), "%lx:%lx:%lld:%lld.%09ld:%lld.%09ld", (unsigned long)st.st_dev,
              (unsigned long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
              st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+    f->is_link = S_ISLNK(lst.st_mode);
     f->name = strdup(name);
     f->path = strdup(path);
     if (f->name == NULL || f->path == NULL)
         return -1;
-    for (size_t i = 0; previous != NULL && i < previous->n; i++) {
-        const struct source_file *p = &previous->files[i];
-        if (strcmp(p->name, name) == 0 && strcmp(p->id, f->id) == 0 && p->data != NULL) {
-            f->data = malloc(p->len + 1);
-            if (f->data == NULL)
-                return -1;
-            memcpy(f->data, p->data, p->len + 1);
-            f->len = p->len;
-            return 1;
-        }
+    at = previous != NULL ? source_snapshot_find(previous, name) : -1;
+    if (at >= 0 && strcmp(previous->files[at].id, f->id) == 0 && previous->files[at].data != NULL) {
+        const struct source_file *p = &previous->files[at];
+        f->data = malloc(p->len + 1);
+        if (f->data == NULL)
+            return -1;
+        memcpy(f->data, p->data, p->len + 1);
+        f->len = p->len;
+        return 1;
     }
+    (*reads)++;
     return read_file(f, path) == 0 ? 1 : -1;
 }
 
 /* Scans the directory into *out. *unsettled is set to how long until the
  * youngest file skipped because it is still being written counts as settled
- * (0: none skipped); for such a file the previous version, if any, is kept.
- * Returns 0, or -1 with errbuf. */
+ * (0: none skipped); for such a file the previous version, if any, is kept,
+ * and its name is added to settling (when not NULL). *reads counts the files
+ * read. Returns 0, or -1 with errbuf. */
 static int scan(const char *dir, const char *real_dir, long settle_ms, size_t max_files,
                 const struct source_snapshot *previous, struct source_snapshot *out,
-                long *unsettled, char *errbuf, size_t errlen)
+                long *unsettled, struct name_list *settling, unsigned long *reads, char *errbuf,
+                size_t errlen)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -189,23 +259,25 @@ static int scan(const char *dir, const char *real_dir, long settle_ms, size_t ma
             out->files = grown;
             cap = ncap;
         }
-        r = scan_entry(dir, real_dir, de->d_name, settle_ms, previous, &f, &left);
+        r = scan_entry(dir, real_dir, de->d_name, settle_ms, previous, &f, &left, reads);
         if (r == 1) {
             out->files[out->n++] = f;
         } else if (r == 2) {
+            long at = previous != NULL ? source_snapshot_find(previous, de->d_name) : -1;
             if (left < 1)
                 left = 1;
             if (left > *unsettled)
                 *unsettled = left;
-            for (size_t i = 0; previous != NULL && i < previous->n; i++) {
-                if (strcmp(previous->files[i].name, de->d_name) != 0)
-                    continue;
-                struct source_snapshot one = {&previous->files[i], 1}, copy;
+            if (settling != NULL && names_add(settling, de->d_name) != 0) {
+                rc = -1;
+                break;
+            }
+            if (at >= 0) {
+                struct source_snapshot one = {.files = &previous->files[at], .n = 1}, copy;
                 if (source_snapshot_copy(&copy, &one) == 0) {
                     out->files[out->n++] = copy.files[0];
                     free(copy.files);
                 }
-                break;
             }
         } else if (r < 0) {
             free(f.name);
@@ -230,56 +302,203 @@ int source_dir_read_once(const char *dir, struct source_snapshot *out, char *err
 {
     char real_dir[PATH_MAX];
     long unsettled;
+    unsigned long reads = 0;
 
     if (realpath(dir, real_dir) == NULL) {
         snprintf(errbuf, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
-    return scan(dir, real_dir, 0, SIZE_MAX, NULL, out, &unsettled, errbuf, errlen);
+    return scan(dir, real_dir, 0, SIZE_MAX, NULL, out, &unsettled, NULL, &reads, errbuf, errlen);
 }
 
-static void on_timer(uv_timer_t *t);
+static void on_settled(uv_timer_t *t);
 
-static void do_scan(struct source_dir *src)
+/* Hands the (updated) last snapshot to the daemon. */
+static void deliver(struct source_dir *src)
+{
+    src->delivered_once = true;
+    src->cb(&src->last, src->arg);
+    for (size_t i = 0; i < src->last.n_changed; i++)
+        free(src->last.changed[i]);
+    free(src->last.changed);
+    src->last.changed = NULL;
+    src->last.n_changed = 0;
+    src->last.partial = 0;
+}
+
+static void full_scan(struct source_dir *src)
 {
     struct source_snapshot snap;
     long unsettled;
     char err[512];
 
+    /* The scan looks at every name: what events named is covered. */
+    names_clear(&src->pending);
+    src->pending_full = false;
+    src->stats.full_scans++;
     if (scan(src->dir, src->real_dir, src->cfg.settle_ms, src->cfg.max_files, &src->last, &snap,
-             &unsettled, err, sizeof(err)) != 0)
+             &unsettled, &src->pending, &src->stats.files_read, err, sizeof(err)) != 0)
         return; /* directory gone for a moment: keep the last desired state */
-    /* Rescan as soon as the youngest file being written has settled. */
+    /* Look again as soon as the youngest file being written has settled. */
     if (unsettled > 0)
-        uv_timer_start(&src->settle, on_timer, (uint64_t)unsettled, 0);
+        uv_timer_start(&src->settle, on_settled, (uint64_t)unsettled, 0);
     if (src->delivered_once && source_snapshot_equal(&snap, &src->last)) {
         source_snapshot_clear(&snap);
         return;
     }
     source_snapshot_clear(&src->last);
     src->last = snap;
-    src->delivered_once = true;
-    src->cb(&src->last, src->arg);
+    deliver(src);
+}
+
+/* Puts f (taken) in the last snapshot in place of the file of its name, or
+ * removes that file when f is NULL. Returns 1 when the snapshot changed, 0
+ * when not (f freed), -1 when out of memory (f freed). */
+static int update_last(struct source_dir *src, const char *name, struct source_file *f)
+{
+    struct source_snapshot *last = &src->last;
+    long at = source_snapshot_find(last, name);
+
+    if (f == NULL) {
+        if (at < 0)
+            return 0;
+        source_file_clear(&last->files[at]);
+        memmove(&last->files[at], &last->files[at + 1],
+                (last->n - (size_t)at - 1) * sizeof(*last->files));
+        last->n--;
+        return 1;
+    }
+    if (at >= 0) {
+        struct source_file *p = &last->files[at];
+        bool same_error = p->error == NULL || f->error == NULL ? p->error == f->error
+                                                               : strcmp(p->error, f->error) == 0;
+        if (strcmp(p->id, f->id) == 0 && same_error) {
+            source_file_clear(f);
+            return 0;
+        }
+        source_file_clear(p);
+        *p = *f;
+        return 1;
+    }
+    if (last->n >= src->cfg.max_files) {
+        source_file_clear(f);
+        return 0;
+    }
+    struct source_file *grown = realloc(last->files, (last->n + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        source_file_clear(f);
+        return -1;
+    }
+    last->files = grown;
+    size_t pos = source_snapshot_lower_bound(last, name);
+    memmove(&last->files[pos + 1], &last->files[pos], (last->n - pos) * sizeof(*last->files));
+    last->files[pos] = *f;
+    last->n++;
+    return 1;
+}
+
+/* Looks at the names events reported (and at every symlink) and nothing
+ * else; delivers the snapshot when one of them changed. */
+static void incremental_scan(struct source_dir *src)
+{
+    struct name_list names = src->pending, changed = {0};
+    long unsettled = 0;
+    bool failed = false;
+
+    memset(&src->pending, 0, sizeof(src->pending));
+    src->stats.event_passes++;
+    /* A symlink's target can be written without an event for the link. */
+    for (size_t i = 0; i < src->last.n && !failed; i++)
+        if (src->last.files[i].is_link && names_add(&names, src->last.files[i].name) != 0)
+            failed = true;
+    names_sort_unique(&names);
+    for (size_t i = 0; i < names.n && !failed; i++) {
+        struct source_file f;
+        long left = 0;
+        int r = scan_entry(src->dir, src->real_dir, names.v[i], src->cfg.settle_ms, &src->last, &f,
+                           &left, &src->stats.files_read);
+        if (r == 2) {
+            /* Still being written: keep the previous version, look again. */
+            if (left < 1)
+                left = 1;
+            if (left > unsettled)
+                unsettled = left;
+            failed = names_add(&src->pending, names.v[i]) != 0;
+            continue;
+        }
+        if (r < 0) {
+            source_file_clear(&f);
+            failed = true;
+            break;
+        }
+        r = update_last(src, names.v[i], r == 1 ? &f : NULL);
+        if (r < 0 || (r == 1 && names_add(&changed, names.v[i]) != 0))
+            failed = true;
+    }
+    names_clear(&names);
+    if (failed) {
+        /* Out of memory half-way: the whole directory decides next time. */
+        names_clear(&changed);
+        src->pending_full = true;
+        uv_timer_start(&src->debounce, on_settled, (uint64_t)src->cfg.debounce_ms, 0);
+        return;
+    }
+    if (unsettled > 0)
+        uv_timer_start(&src->settle, on_settled, (uint64_t)unsettled, 0);
+    if (changed.n == 0)
+        return;
+    src->last.partial = 1;
+    src->last.changed = changed.v;
+    src->last.n_changed = changed.n;
+    deliver(src);
+}
+
+/* What events (or files still settling) asked for: the names they reported,
+ * or the whole directory. */
+static void process_pending(struct source_dir *src)
+{
+    if (src->pending_full || !src->delivered_once)
+        full_scan(src);
+    else
+        incremental_scan(src);
 }
 
 void source_dir_rescan(struct source_dir *src)
 {
-    do_scan(src);
+    full_scan(src);
 }
 
-static void on_timer(uv_timer_t *t)
+void source_dir_get_stats(const struct source_dir *src, struct source_dir_stats *out)
 {
-    do_scan(t->data);
+    *out = src->stats;
+}
+
+static void on_rescan(uv_timer_t *t)
+{
+    full_scan(t->data);
+}
+
+static void on_settled(uv_timer_t *t)
+{
+    struct source_dir *src = t->data;
+
+    /* A burst of events still being debounced is handled when it ends. */
+    if (t != &src->debounce && uv_is_active((uv_handle_t *)&src->debounce))
+        return;
+    process_pending(src);
 }
 
 static void on_fs_event(uv_fs_event_t *handle, const char *filename, int events, int status)
 {
     struct source_dir *src = handle->data;
-    (void)filename;
     (void)events;
-    (void)status;
 
-    uv_timer_start(&src->debounce, on_timer, (uint64_t)src->cfg.debounce_ms, 0);
+    /* No name (or an error such as a queue overflow): events may have been
+     * lost, so the whole directory is looked at. */
+    if (status < 0 || filename == NULL || filename[0] == '\0' || strchr(filename, '/') != NULL ||
+        src->pending.n >= PENDING_MAX || names_add(&src->pending, filename) != 0)
+        src->pending_full = true;
+    uv_timer_start(&src->debounce, on_settled, (uint64_t)src->cfg.debounce_ms, 0);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -289,6 +508,7 @@ static void on_closed(uv_handle_t *h)
     if (--src->open_handles > 0)
         return;
     source_snapshot_clear(&src->last);
+    names_clear(&src->pending);
     free(src->dir);
     free(src->real_dir);
     free(src);
@@ -341,7 +561,7 @@ int source_dir_start(uv_loop_t *loop, const struct source_dir_config *cfg, sourc
         source_dir_stop(src);
         return rc;
     }
-    uv_timer_start(&src->rescan, on_timer, 0, (uint64_t)src->cfg.rescan_ms);
+    uv_timer_start(&src->rescan, on_rescan, 0, (uint64_t)src->cfg.rescan_ms);
     *out = src;
     return 0;
 }

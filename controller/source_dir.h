@@ -4,7 +4,10 @@
  * hidden, editor and temp files are ignored, as are symlinks that leave the
  * directory. A file is read only once its modification time has been quiet
  * for settle_ms, so a partial write is not acted on; atomic renames (how
- * editors and kubectl-style tools save) are seen at once. Loop thread. */
+ * editors and kubectl-style tools save) are seen at once. Events are
+ * handled incrementally: only the files they name are looked at again and
+ * the snapshot says which changed; the rescans look at everything. Loop
+ * thread. */
 #ifndef AVIARY_CONTROLLER_SOURCE_DIR_H
 #define AVIARY_CONTROLLER_SOURCE_DIR_H
 
@@ -22,6 +25,13 @@ struct source_dir_config {
 
 struct source_dir;
 
+/* What the source did so far (for tests and metrics). */
+struct source_dir_stats {
+    unsigned long files_read;   /* manifest files opened and read */
+    unsigned long full_scans;   /* scans of the whole directory */
+    unsigned long event_passes; /* passes over the names events reported */
+};
+
 /* Starts watching and schedules the first scan at once. cb receives a
  * snapshot whenever the set of manifest files or their contents change.
  * Returns 0 and *out, or a negative libuv error with a message in errbuf. */
@@ -30,6 +40,9 @@ int source_dir_start(uv_loop_t *loop, const struct source_dir_config *cfg, sourc
 
 /* Scans now (SIGHUP). */
 void source_dir_rescan(struct source_dir *src);
+
+/* Copies the counters into *out. */
+void source_dir_get_stats(const struct source_dir *src, struct source_dir_stats *out);
 
 /* Stops watching; memory is freed when libuv has closed the handles. */
 void source_dir_stop(struct source_dir *src);

@@ -374,6 +374,34 @@ int store_set_field(struct store *st, const char *kind, const char *name, const 
     return rc;
 }
 
+int store_set_fields(struct store *st, const char *kind, const char *name, const json_t *members)
+{
+    struct store_record *r;
+    const char *key;
+    json_t *rec, *value;
+    int rc = -1;
+
+    if (!safe_component(kind) || !safe_component(name) || !json_is_object(members))
+        return -1;
+    pthread_mutex_lock(&st->mu);
+    r = find(st, kind, name);
+    rec = r != NULL ? record_tree(r->text) : json_object();
+    if (rec != NULL) {
+        rc = 0;
+        json_object_foreach((json_t *)members, key, value)
+        {
+            if (json_object_set_new(rec, key, json_deep_copy(value)) != 0)
+                rc = -1;
+        }
+    }
+    if (rc == 0)
+        rc = put_locked(st, kind, name, rec);
+    else
+        json_decref(rec);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
 static int delete_locked(struct store *st, const char *kind, const char *name)
 {
     char path[STORE_PATH_MAX], objdir[STORE_PATH_MAX];

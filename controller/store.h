@@ -36,6 +36,11 @@ int store_put(struct store *st, const char *kind, const char *name, const json_t
 int store_set_field(struct store *st, const char *kind, const char *name, const char *key,
                     const json_t *value);
 
+/* Sets every member of the object `members` in the record of kind/name
+ * (creating the record when absent) to a copy of its value, and persists
+ * the record once. Returns as store_put. */
+int store_set_fields(struct store *st, const char *kind, const char *name, const json_t *members);
+
 /* Removes the record only if its member `key` is JSON true (e.g. a worker
  * finishing a teardown removes the record unless the manifest came back
  * meanwhile). Returns 1 when removed, 0 when not, -1 on a write error. */

@@ -6,6 +6,7 @@ The real aviary binary runs against the emulator (which serves S3)."""
 import json
 import os
 import shutil
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -151,6 +152,83 @@ def test_broken_file_keeps_its_objects_and_duplicates_are_errors(aviary, dirs):
     c = wait_for(lambda: (d.condition("alpha", "Valid") or {}).get("status") == "False" and
                  d.condition("alpha", "Valid"), timeout=10, message="duplicate reported")
     assert "more than one file" in c["message"]
+    assert d.stop() == 0
+
+
+def metric(d, name):
+    """The value of an unlabelled metric in /metrics."""
+    code, text = d.get("/metrics")
+    assert code == 200
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_events_load_only_the_files_they_name(aviary, dirs):
+    """A file-system event about one file among many reads and parses that
+    file only (counted by the daemon's metrics), while duplicates across
+    files, renames and symlinks behave as with a full scan."""
+    src, state = dirs
+    for i in range(40):
+        write_atomic(src, f"app-{i:02d}.yaml", APP.format(name=f"app-{i:02d}", tag="1"))
+    # A symlink inside the directory, to a hidden file (its own events name
+    # no manifest).
+    with open(os.path.join(src, ".shared.data"), "w") as f:
+        f.write(APP.format(name="linked", tag="1"))
+    os.symlink(".shared.data", os.path.join(src, "linked.yaml"))
+    d = Daemon(aviary, src, state)
+    wait_for(lambda: all((d.obj(f"app-{i:02d}") or {}).get("phase") == "Ready"
+                         for i in (0, 39)) and d.obj("linked"), timeout=20, message="loaded")
+    loaded, read = (metric(d, "aviary_manifest_files_loaded_total"),
+                    metric(d, "aviary_source_files_read_total"))
+    assert loaded == 41 and read == 41
+
+    # A new file renamed in: one file read and loaded.
+    write_atomic(src, "new.yaml", APP.format(name="fresh", tag="1"))
+    wait_for(lambda: (d.obj("fresh") or {}).get("phase") == "Ready", timeout=10,
+             message="fresh Ready")
+    assert metric(d, "aviary_manifest_files_loaded_total") == loaded + 1
+    assert metric(d, "aviary_source_files_read_total") == read + 1
+
+    # One file modified: only it.
+    write_atomic(src, "app-05.yaml", APP.format(name="app-05", tag="2"))
+    wait_for(lambda: d.obj("app-05")["generation"] == 2, timeout=10, message="app-05 gen 2")
+    assert metric(d, "aviary_manifest_files_loaded_total") == loaded + 2
+    assert metric(d, "aviary_source_files_read_total") == read + 2
+
+    # The symlink's target written in place (no event names linked.yaml).
+    with open(os.path.join(src, ".shared.data"), "w") as f:
+        f.write(APP.format(name="linked", tag="2"))
+    wait_for(lambda: d.obj("linked")["generation"] == 2, timeout=10, message="linked gen 2")
+    assert metric(d, "aviary_manifest_files_loaded_total") == loaded + 3
+
+    # A duplicate in a new file: an error on both; the unchanged file that
+    # defined the name first is loaded again, and nothing else.
+    write_atomic(src, "dup.yaml", APP.format(name="app-07", tag="9"))
+    c = wait_for(lambda: (d.condition("app-07", "Valid") or {}).get("status") == "False" and
+                 d.condition("app-07", "Valid"), timeout=10, message="duplicate reported")
+    assert "more than one file" in c["message"], c["message"]
+    assert metric(d, "aviary_manifest_files_loaded_total") == loaded + 5
+    assert d.obj("app-07")["generation"] == 1
+    # Removing the duplicate applies the original again (it needs its spec).
+    os.unlink(os.path.join(src, "dup.yaml"))
+    wait_for(lambda: (d.condition("app-07", "Valid") or {}).get("status") == "True", timeout=10,
+             message="app-07 valid again")
+    assert d.obj("app-07")["generation"] == 1
+    assert metric(d, "aviary_manifest_files_loaded_total") == loaded + 6
+
+    # A rename is not a delete + create, and loads the file under its new name only.
+    os.rename(os.path.join(src, "app-09.yaml"), os.path.join(src, "moved.yaml"))
+    time.sleep(2.5)  # longer than the deletion grace: the object must still be there
+    assert d.obj("app-09") is not None and d.obj("app-09")["generation"] == 1
+    assert metric(d, "aviary_manifest_files_loaded_total") == loaded + 7
+    assert "deleting" not in aviary.log()
+
+    # SIGHUP scans everything again but reads nothing unchanged.
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "SIGHUP" in aviary.log(), timeout=10, message="SIGHUP handled")
+    assert metric(d, "aviary_source_files_read_total") == read + 5
     assert d.stop() == 0
 
 
