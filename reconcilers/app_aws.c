@@ -10,6 +10,7 @@
 
 #include "aws/client.h"
 #include "reconcilers/duration.h"
+#include "reconcilers/read_batch.h"
 #include "reconcilers/status.h"
 
 void app_names_init(struct app_names *n, const char *app)
@@ -125,28 +126,25 @@ static bool terminal_code(const struct aws_error *err)
     return false;
 }
 
-static int do_call(struct app_ctx *ctx, const char *resource, const char *service,
-                   const char *operation, json_t *in, json_t **out, struct aws_error *err_out)
+/* Reports a failed call in ctx (and *err_out). Returns -1. */
+static int call_failed(struct app_ctx *ctx, const char *resource, const char *service,
+                       const char *operation, const struct aws_error *err,
+                       struct aws_error *err_out)
 {
-    struct aws_error err;
-    json_t *result = NULL;
-    int rc;
+    snprintf(ctx->error, sizeof(ctx->error), "%s: %s.%s: %s: %s%s%s", resource, service, operation,
+             err->code, err->message, err->request_id[0] ? " (request " : "",
+             err->request_id[0] ? err->request_id : "");
+    if (err->request_id[0])
+        strncat(ctx->error, ")", sizeof(ctx->error) - strlen(ctx->error) - 1);
+    ctx->terminal = terminal_code(err);
+    if (err_out != NULL)
+        *err_out = *err;
+    return -1;
+}
 
-    if (out != NULL)
-        *out = NULL;
-    rc = aws_call(ctx->aws, service, operation, in, &result, &err);
-    json_decref(in);
-    if (rc != 0) {
-        snprintf(ctx->error, sizeof(ctx->error), "%s: %s.%s: %s: %s%s%s", resource, service,
-                 operation, err.code, err.message, err.request_id[0] ? " (request " : "",
-                 err.request_id[0] ? err.request_id : "");
-        if (err.request_id[0])
-            strncat(ctx->error, ")", sizeof(ctx->error) - strlen(ctx->error) - 1);
-        ctx->terminal = terminal_code(&err);
-        if (err_out != NULL)
-            *err_out = err;
-        return -1;
-    }
+/* Hands a successful call's result to the caller (or drops it). Returns 0. */
+static int call_done(json_t *result, json_t **out, struct aws_error *err_out)
+{
     if (err_out != NULL)
         aws_error_clear(err_out);
     if (out != NULL)
@@ -157,18 +155,36 @@ static int do_call(struct app_ctx *ctx, const char *resource, const char *servic
 }
 
 int app_read(struct app_ctx *ctx, const char *resource, const char *service, const char *operation,
-             json_t *in, json_t **out, struct aws_error *err)
+             json_t *in, json_t **out, struct aws_error *err_out)
 {
+    struct aws_error err;
+    json_t *result = NULL;
+    int rc = 1;
+
     ctx->reads++;
-    return do_call(ctx, resource, service, operation, in, out, err);
+    if (out != NULL)
+        *out = NULL;
+    /* Plan mode reads alone: a one-off pass has no resync to batch with. */
+    if (!ctx->plan)
+        rc = read_batch_call(ctx->aws, ctx->names.app, service, operation, in, &result, &err);
+    if (rc == 1)
+        rc = aws_call(ctx->aws, service, operation, in, &result, &err);
+    json_decref(in);
+    if (rc != 0)
+        return call_failed(ctx, resource, service, operation, &err, err_out);
+    return call_done(result, out, err_out);
 }
 
-/* "CreateVpc" -> "create", "ModifyListener" -> "update", "DeleteVpc" -> "delete". */
+/* "CreateVpc" -> "create", "ModifyListener" -> "update", "DeleteVpc" ->
+ * "delete". Put* (PutDashboard, PutScalingPolicy, PutMetricAlarm,
+ * PutRetentionPolicy, ...) creates or overwrites: the concerns note a
+ * create before the Put when the thing does not exist yet (`aviary plan`
+ * groups the call under that note), so a Put alone overwrites what exists
+ * and is an update. */
 static const char *action_of(const char *operation)
 {
     if (strncmp(operation, "Create", 6) == 0 || strncmp(operation, "Register", 8) == 0 ||
-        strncmp(operation, "Allocate", 8) == 0 || strncmp(operation, "Put", 3) == 0 ||
-        strncmp(operation, "Subscribe", 9) == 0)
+        strncmp(operation, "Allocate", 8) == 0 || strncmp(operation, "Subscribe", 9) == 0)
         return "create";
     if (strncmp(operation, "Delete", 6) == 0 || strncmp(operation, "Deregister", 10) == 0 ||
         strncmp(operation, "Release", 7) == 0 || strncmp(operation, "Unsubscribe", 11) == 0 ||
@@ -181,6 +197,10 @@ static const char *action_of(const char *operation)
 int app_write(struct app_ctx *ctx, const char *resource, const char *service, const char *operation,
               json_t *in, json_t **out, struct aws_error *err)
 {
+    struct aws_error e;
+    json_t *result = NULL;
+    int rc;
+
     if (ctx->plan) {
         char what[128];
         snprintf(what, sizeof(what), "%s.%s", service, operation);
@@ -195,7 +215,16 @@ int app_write(struct app_ctx *ctx, const char *resource, const char *service, co
         return 1;
     }
     ctx->writes++;
-    return do_call(ctx, resource, service, operation, in, out, err);
+    if (out != NULL)
+        *out = NULL;
+    rc = aws_call(ctx->aws, service, operation, in, &result, &e);
+    json_decref(in);
+    /* Whatever the outcome, answers fetched before now no longer show this
+     * application's state. */
+    read_batch_note_write(ctx->aws, ctx->names.app, service);
+    if (rc != 0)
+        return call_failed(ctx, resource, service, operation, &e, err);
+    return call_done(result, out, err);
 }
 
 void app_note_change(struct app_ctx *ctx, const char *action, const char *resource,
