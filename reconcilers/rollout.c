@@ -57,6 +57,7 @@ struct observed {
     int desired[2];
     int healthy[2];
     int64_t stable_since[2]; /* SERVICE_TAG_STABLE_SINCE, 0 when absent */
+    bool health_read[2];     /* healthy[slot] was looked at (or needs no look) */
 };
 
 static const json_t *primary_deployment(const json_t *svc)
@@ -248,7 +249,28 @@ static void observed_clear(struct observed *o)
     memset(o, 0, sizeof(*o));
 }
 
-static int observe(struct app_ctx *ctx, struct observed *o)
+/* The healthy targets of a slot that serves or may serve (a slot scaled to
+ * zero with no task left has none: no DescribeTargetHealth for it, so a
+ * converged resync reads the serving slot's only). */
+static int observe_health(struct app_ctx *ctx, struct observed *o, int slot)
+{
+    const json_t *svc = o->svc[slot];
+
+    o->health_read[slot] = true;
+    o->healthy[slot] = 0;
+    if (svc == NULL)
+        return 0;
+    if ((o->desired[slot] > 0 || o->rev[slot][0] != '\0') &&
+        (o->desired[slot] > 0 || json_integer_value(json_object_get(svc, "runningCount")) > 0 ||
+         json_integer_value(json_object_get(svc, "pendingCount")) > 0))
+        return count_healthy(ctx, slot, svc, o->td[slot], &o->healthy[slot]);
+    return 0;
+}
+
+/* Observes both slots: the services (one DescribeServices unless service.c
+ * left its own) and the healthy targets of each slot except skip_health
+ * (-1: none), which observe_health reads later if the decision needs it. */
+static int observe(struct app_ctx *ctx, struct observed *o, int skip_health)
 {
     struct aws_error err;
     const json_t *s;
@@ -292,15 +314,12 @@ static int observe(struct app_ctx *ctx, struct observed *o)
             return -1;
         since = app_tag_value(json_object_get(svc, "tags"), SERVICE_TAG_STABLE_SINCE);
         o->stable_since[slot] = since != NULL ? strtoll(since, NULL, 10) : 0;
-        /* A slot scaled to zero with no task left has no healthy target:
-         * no DescribeTargetHealth for it (a converged resync reads the
-         * serving slot's only). */
-        if ((o->desired[slot] > 0 || o->rev[slot][0] != '\0') &&
-            (o->desired[slot] > 0 || json_integer_value(json_object_get(svc, "runningCount")) > 0 ||
-             json_integer_value(json_object_get(svc, "pendingCount")) > 0)) {
-            if (count_healthy(ctx, slot, svc, o->td[slot], &o->healthy[slot]) != 0)
-                return -1;
-        }
+    }
+    for (int slot = 0; slot < 2; slot++) {
+        if (slot != skip_health && observe_health(ctx, o, slot) != 0)
+            return -1;
+        if (o->svc[slot] == NULL)
+            o->health_read[slot] = true;
     }
     return 0;
 }
@@ -342,24 +361,21 @@ static void load_state(struct app_ctx *ctx, const struct observed *o, struct rol
 
 /* ---- analysis ------------------------------------------------------------------ */
 
-/* Measures the due window, if any. Returns true and fills *round (and the
- * measurements) when a round was taken. */
-static bool measure(struct app_ctx *ctx, const struct rollout_spec *rs,
-                    const struct rollout_state *st, int64_t now_ms, struct analysis_round *round,
-                    struct analysis_measurement *meas, bool *retry)
+/* The batcher's owner key of this application's rounds. */
+static void owner_key(const struct app_ctx *ctx, char *key, size_t len)
+{
+    snprintf(key, len, "Application/%s", ctx->names.app);
+}
+
+/* The GetMetricData queries of a round of st (new reference), or NULL with
+ * a message in err. */
+static json_t *round_queries(struct app_ctx *ctx, const struct rollout_spec *rs,
+                             const struct rollout_state *st, char *err, size_t errlen)
 {
     const json_t *lb = json_object_get(ctx->resources, "loadbalancer");
     const json_t *tgd = json_object_get(lb, "tgDimensions");
     struct analysis_target t;
-    int64_t ws, we;
-    json_t *qs = NULL, *results = NULL;
-    struct aws_error aerr;
-    char err[256];
-    bool ok = false;
 
-    *retry = false;
-    if (!rollout_analysis_due(rs, st, now_ms, &ws, &we))
-        return false;
     memset(&t, 0, sizeof(t));
     t.application = ctx->names.app;
     rollout_analysis_slots(st, &t.canary_slot, &t.canary_revision, &t.stable_slot,
@@ -370,7 +386,50 @@ static bool measure(struct app_ctx *ctx, const struct rollout_spec *rs,
     t.cluster = autoscaling_cluster_name(ctx);
     t.service[0] = autoscaling_service_name(ctx, 0);
     t.service[1] = autoscaling_service_name(ctx, 1);
-    qs = analysis_build_queries(&rs->analysis, &t, err, sizeof(err));
+    return analysis_build_queries(&rs->analysis, &t, err, errlen);
+}
+
+/* Announces the next round of st to the batcher, so that whichever
+ * application's reconcile reaches the batcher first when that window is
+ * due fetches it too (analysis windows of the same interval end at the same
+ * instants for every application). Nothing when no round is coming or in
+ * plan mode; a failure only costs this application its own call later. */
+static void announce_round(struct app_ctx *ctx, const struct rollout_spec *rs,
+                           const struct rollout_state *st)
+{
+    int64_t at = rollout_next_round_at(rs, st), ws, we;
+    json_t *qs;
+    struct aws_error aerr;
+    char key[METRICS_BATCHER_KEY_MAX], err[256];
+    struct metrics_batcher *b;
+
+    if (ctx->plan || at == 0 || !rollout_analysis_due(rs, st, at, &ws, &we))
+        return;
+    b = metrics_batcher_shared(ctx->aws);
+    qs = round_queries(ctx, rs, st, err, sizeof(err));
+    if (b != NULL && qs != NULL) {
+        owner_key(ctx, key, sizeof(key));
+        metrics_batcher_expect(b, key, qs, ws / 1000, we / 1000, &aerr);
+    }
+    json_decref(qs);
+}
+
+/* Measures the due window, if any. Returns true and fills *round (and the
+ * measurements) when a round was taken. */
+static bool measure(struct app_ctx *ctx, const struct rollout_spec *rs,
+                    const struct rollout_state *st, int64_t now_ms, struct analysis_round *round,
+                    struct analysis_measurement *meas, bool *retry)
+{
+    int64_t ws, we;
+    json_t *qs = NULL, *results = NULL;
+    struct aws_error aerr;
+    char err[256], key[METRICS_BATCHER_KEY_MAX];
+    bool ok = false;
+
+    *retry = false;
+    if (!rollout_analysis_due(rs, st, now_ms, &ws, &we))
+        return false;
+    qs = round_queries(ctx, rs, st, err, sizeof(err));
     if (qs == NULL) {
         char msg[320];
         snprintf(msg, sizeof(msg), "analysis not measured: %s", err);
@@ -383,8 +442,9 @@ static bool measure(struct app_ctx *ctx, const struct rollout_spec *rs,
         return false; /* plan mode measures nothing */
     }
     ctx->reads++;
-    if (metrics_batcher_fetch(metrics_batcher_shared(ctx->aws), qs, ws / 1000, we / 1000, &results,
-                              &aerr) != 0) {
+    owner_key(ctx, key, sizeof(key));
+    if (metrics_batcher_fetch_as(metrics_batcher_shared(ctx->aws), key, qs, ws / 1000, we / 1000,
+                                 &results, &aerr) != 0) {
         char msg[700];
         snprintf(msg, sizeof(msg),
                  "GetMetricData for the window ending %lld failed: %.100s: %.400s",
@@ -541,7 +601,102 @@ static int repair(struct app_ctx *ctx, const struct rollout_spec *rs,
 
 /* ---- the concern ------------------------------------------------------------------ */
 
-enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res)
+/* The slot whose health a rollout-driven requeue does not read unless the
+ * decision needs it: the stable side, consulted only when traffic goes back
+ * to it (a rollback, which changes the phase). -1: read both. */
+static int lazy_health_slot(const struct rollout_state *st)
+{
+    int slot = -1;
+
+    if (st->phase == ROLLOUT_PROGRESSING || st->phase == ROLLOUT_PAUSED ||
+        st->phase == ROLLOUT_PROMOTING)
+        slot = st->stable_slot;
+    else if (st->phase == ROLLOUT_SCALING_DOWN)
+        slot = st->scale_down_slot;
+    return slot == st->canary_slot ? -1 : slot;
+}
+
+static void fill_obs(struct app_ctx *ctx, const struct observed *o, const struct rollout_state *st,
+                     enum rollout_command cmd, struct rollout_obs *obs)
+{
+    memset(obs, 0, sizeof(*obs));
+    obs->application = ctx->names.app;
+    obs->dashboard_url = json_string_value(json_object_get(ctx->status, "dashboardUrl"));
+    obs->desired_revision = ctx->req->revision;
+    obs->command = cmd;
+    if (st->stable_revision[0] != '\0' && o->desired[st->stable_slot] > 0)
+        obs->full_count = o->desired[st->stable_slot];
+    else
+        obs->full_count = (int)app_spec_int(ctx, "scaling.min", 1);
+    for (int slot = 0; slot < 2; slot++) {
+        obs->slot[slot].revision = o->rev[slot];
+        obs->slot[slot].desired = o->desired[slot];
+        obs->slot[slot].healthy = o->healthy[slot];
+    }
+}
+
+static bool has_action(const struct rollout_result *r, bool (*match)(enum rollout_action_kind))
+{
+    for (size_t i = 0; i < r->n_actions; i++) {
+        if (match(r->actions[i].kind))
+            return true;
+    }
+    return false;
+}
+
+static bool is_not_alert(enum rollout_action_kind k)
+{
+    return k != ROLLOUT_ACT_ALERT;
+}
+
+static bool is_register(enum rollout_action_kind k)
+{
+    return k == ROLLOUT_ACT_REGISTER;
+}
+
+static int64_t ms_field(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+bool rollout_tick_due(const struct reconcile_request *req, const json_t *status)
+{
+    const json_t *ro = json_object_get(status, "rollout");
+    const json_t *rr = json_object_get(json_object_get(status, "resources"), "rollout");
+    const json_t *gen = json_object_get(status, "observedGeneration");
+    const char *phase = json_string_value(json_object_get(ro, "phase"));
+    const char *synced = status_condition(status, "Synced");
+    const char *want;
+    int64_t now = req->now_ms > 0 ? req->now_ms : (int64_t)req->now * 1000;
+    int64_t wake = ms_field(rr, ROLLOUT_KEY_WAKE_AT), full = ms_field(rr, ROLLOUT_KEY_FULL_AT);
+
+    if (req->command != NULL || req->deleting || req->revision == NULL || phase == NULL ||
+        !json_is_integer(gen) || json_integer_value(gen) != req->generation || synced == NULL ||
+        strcmp(synced, "True") != 0)
+        return false;
+    if (strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0 ||
+        strcmp(phase, "Promoting") == 0 || strcmp(phase, "RollingBack") == 0)
+        want = json_string_value(json_object_get(ro, "canaryRevision"));
+    else if (strcmp(phase, "ScalingDown") == 0)
+        want = json_string_value(json_object_get(ro, "stableRevision"));
+    else
+        return false;
+    if (want == NULL || strcmp(want, req->revision) != 0)
+        return false;
+    if (wake == 0 || full == 0 || now + ROLLOUT_TICK_EARLY_MS < wake)
+        return false;
+    return now >= full && now - full < ROLLOUT_FULL_MAX_AGE_MS;
+}
+
+/* One reconcile of the rollout. tick: a rollout-driven requeue
+ * (rollout_tick_due): the other concerns did not run, the services are
+ * described here, the stable side's health is read only when the decision
+ * needs it, and *handled is false (nothing changed) when the situation
+ * needs the full pass (no state, a slot missing, a revision to register). */
+static enum app_step converge_rollout(struct app_ctx *ctx, struct reconcile_result *res, bool tick,
+                                      bool *handled)
 {
     struct rollout_spec rs;
     struct rollout_state st, next;
@@ -553,12 +708,14 @@ enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res
     enum app_step step = APP_STEP_FAILED;
     enum rollout_command cmd;
     int64_t now_ms = clock_ms(ctx);
-    bool measured = false, fetch_retry = false, weights_set = false, switched = false;
-    bool all_done = false;
-    long alert_wait = 0;
+    const json_t *saved = json_object_get(ctx->status, "rollout");
+    bool have_state, measured = false, fetch_retry = false, weights_set = false, switched = false;
+    bool all_done = false, acted = false;
+    long alert_wait = 0, own_wait = 0;
     char err[256];
     size_t i;
 
+    *handled = true;
     memset(&o, 0, sizeof(o));
     if (rollout_spec_parse(ctx->spec, &rs, err, sizeof(err)) != 0) {
         app_fail(ctx, true, "spec.%s", err);
@@ -571,33 +728,58 @@ enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res
             res->command_done = true;
         cmd = ROLLOUT_CMD_NONE;
     }
-    if (observe(ctx, &o) != 0)
-        goto out;
-    load_state(ctx, &o, &st);
-
-    memset(&obs, 0, sizeof(obs));
-    obs.application = ctx->names.app;
-    obs.dashboard_url = json_string_value(json_object_get(ctx->status, "dashboardUrl"));
-    obs.desired_revision = ctx->req->revision;
-    obs.command = cmd;
-    if (st.stable_revision[0] != '\0' && o.desired[st.stable_slot] > 0)
-        obs.full_count = o.desired[st.stable_slot];
-    else
-        obs.full_count = (int)app_spec_int(ctx, "scaling.min", 1);
-    for (int slot = 0; slot < 2; slot++) {
-        obs.slot[slot].revision = o.rev[slot];
-        obs.slot[slot].desired = o.desired[slot];
-        obs.slot[slot].healthy = o.healthy[slot];
+    have_state = json_object_size(saved) > 0 && rollout_state_from_json(saved, &st) == 0;
+    if (!have_state) {
+        if (tick) {
+            *handled = false;
+            return APP_STEP_READY;
+        }
+        if (observe(ctx, &o, -1) != 0)
+            goto out;
+        load_state(ctx, &o, &st); /* seeded from the services' tags */
     }
     meas = calloc(ANALYSIS_MAX_METRICS, sizeof(*meas));
     if (meas == NULL) {
         app_fail(ctx, false, "rollout: out of memory");
         goto out;
     }
+    /* The round first: it needs only the state and the dimensions in
+     * status, so the rounds of all applications due at the same instant
+     * reach the batcher together. */
     measured = measure(ctx, &rs, &st, now_ms, &round, meas, &fetch_retry);
+    if (have_state && observe(ctx, &o, tick ? lazy_health_slot(&st) : -1) != 0)
+        goto out;
+    if (tick &&
+        (o.svc[st.stable_slot] == NULL || (st.canary_slot >= 0 && o.svc[st.canary_slot] == NULL))) {
+        *handled = false;
+        step = APP_STEP_READY;
+        goto out;
+    }
+    fill_obs(ctx, &o, &st, cmd, &obs);
     obs.round = measured ? &round : NULL;
-
     rollout_step(&rs, &st, &obs, now_ms, &next, &r);
+    if (tick && (next.phase != st.phase || has_action(&r, is_not_alert))) {
+        /* The decision moves something: decide again with every slot's
+         * health (the machine is a pure function of its inputs). */
+        bool again = false;
+        for (int slot = 0; slot < 2; slot++) {
+            if (o.health_read[slot])
+                continue;
+            if (observe_health(ctx, &o, slot) != 0)
+                goto out;
+            again = true;
+        }
+        if (again) {
+            fill_obs(ctx, &o, &st, cmd, &obs);
+            obs.round = measured ? &round : NULL;
+            rollout_step(&rs, &st, &obs, now_ms, &next, &r);
+        }
+    }
+    if (tick && has_action(&r, is_register)) {
+        *handled = false; /* the service concern's task definitions first */
+        step = APP_STEP_READY;
+        goto out;
+    }
 
     if (ctx->plan) {
         for (i = 0; i < r.n_actions; i++) {
@@ -622,6 +804,7 @@ enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res
                      o.desired[a->slot]);
             app_note_drift(ctx, ctx->names.service[a->slot], what);
         }
+        acted = true;
         if (execute(ctx, &rs, a) != 0) {
             if (!weights_set)
                 goto out; /* the old state stays; the next reconcile decides again */
@@ -697,17 +880,50 @@ enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res
         publish_weight(ctx, w);
     }
 
-    if (r.requeue_after_ms > 0)
-        app_wait(ctx, r.requeue_after_ms);
-    if (alert_wait > 0)
-        app_wait(ctx, alert_wait);
-    if (fetch_retry)
-        app_wait(ctx, ROLLOUT_FETCH_RETRY_MS);
+    own_wait = r.requeue_after_ms;
+    if (alert_wait > 0 && (own_wait <= 0 || alert_wait < own_wait))
+        own_wait = alert_wait;
+    if (fetch_retry && (own_wait <= 0 || ROLLOUT_FETCH_RETRY_MS < own_wait))
+        own_wait = ROLLOUT_FETCH_RETRY_MS;
+    if (own_wait > 0)
+        app_wait(ctx, own_wait);
     step = all_done && ctx->error[0] == '\0' ? APP_STEP_READY : APP_STEP_FAILED;
+    /* Bookkeeping of the requeue path: when the rollout wants to come back
+     * (its own requeues may skip the other concerns), and when the whole
+     * stack was last observed. After a requeue that moved something, the
+     * next reconcile is a full one, right away (autoscaling follows the
+     * stable slot and its pin, the other concerns see the new state). */
+    {
+        json_t *rr = app_resources(ctx, "rollout");
+
+        if (own_wait > 0)
+            json_object_set_new(rr, ROLLOUT_KEY_WAKE_AT, json_integer(now_ms + own_wait));
+        else
+            json_object_del(rr, ROLLOUT_KEY_WAKE_AT);
+        if (!tick && step == APP_STEP_READY)
+            json_object_set_new(rr, ROLLOUT_KEY_FULL_AT, json_integer(now_ms));
+        if (tick && (acted || next.phase != st.phase)) {
+            json_object_del(rr, ROLLOUT_KEY_FULL_AT);
+            app_wait(ctx, 1);
+        }
+    }
+    announce_round(ctx, &rs, &next);
 out:
     free(meas);
     observed_clear(&o);
     return step;
+}
+
+enum app_step rollout_converge(struct app_ctx *ctx, struct reconcile_result *res)
+{
+    bool handled;
+
+    return converge_rollout(ctx, res, false, &handled);
+}
+
+enum app_step rollout_tick(struct app_ctx *ctx, struct reconcile_result *res, bool *handled)
+{
+    return converge_rollout(ctx, res, true, handled);
 }
 
 enum app_step rollout_delete(struct app_ctx *ctx)

@@ -1177,7 +1177,7 @@ void rollout_step(const struct rollout_spec *spec, const struct rollout_state *i
     }
     /* Whatever the step did, come back for what the new state waits on. */
     if (out->analysis_since != 0 && measuring(&c))
-        wake_at(&c, next_analysis_at(spec, out) + ROLLOUT_SLACK_MS);
+        wake_at(&c, rollout_next_round_at(spec, out));
     if (out->phase == ROLLOUT_SCALING_DOWN)
         wake_at(&c, out->scale_down_at);
     if (out->progress_deadline_at != 0 && rollout_active(out))
@@ -1211,6 +1211,14 @@ bool rollout_analysis_due(const struct rollout_spec *spec, const struct rollout_
     *start_ms = end - p;
     *end_ms = end;
     return true;
+}
+
+int64_t rollout_next_round_at(const struct rollout_spec *spec, const struct rollout_state *s)
+{
+    if (s->analysis_since == 0 || spec->analysis.n_metrics == 0 || s->initial ||
+        s->strategy == ROLLOUT_ALL_AT_ONCE || spec->analysis.period_s <= 0)
+        return 0;
+    return next_analysis_at(spec, s) + ROLLOUT_SLACK_MS;
 }
 
 void rollout_analysis_slots(const struct rollout_state *s, int *canary_slot,

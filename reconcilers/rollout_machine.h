@@ -270,6 +270,13 @@ void rollout_step(const struct rollout_spec *spec, const struct rollout_state *i
 bool rollout_analysis_due(const struct rollout_spec *spec, const struct rollout_state *s,
                           int64_t now_ms, int64_t *start_ms, int64_t *end_ms);
 
+/* When the next analysis round of s is due: the end of its window (on the
+ * analysis grid, so every rollout with the same interval has the same
+ * instants) plus ROLLOUT_SLACK_MS; rollout_step asks to come back then.
+ * 0 when no analysis runs. The window is the one rollout_analysis_due gives
+ * at that time. */
+int64_t rollout_next_round_at(const struct rollout_spec *spec, const struct rollout_state *s);
+
 /* The slots and revisions an analysis round measures: the canary (during
  * blue/green post-promotion: the new stable) and what it is compared with
  * (-1/NULL when nothing). */

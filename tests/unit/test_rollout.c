@@ -166,6 +166,52 @@ static void test_errors_roll_back_with_one_alert(void **state)
         json_array_size(json_object_get(json_object_get(rfx_rollout(f), "alerts"), "sent")), 1);
 }
 
+/* The rollout's own requeue (a round due) reads only what the decision
+ * needs; a reconcile before the wake time (a resync) observes everything. */
+static void test_due_requeue_reads_little(void **state)
+{
+    struct rfx *f = *state;
+    const json_t *rr;
+    json_int_t wake, reads_tick, reads_full;
+    size_t hist;
+    int k;
+
+    rfx_first_deployment(f);
+    rfx_new_revision(f);
+    for (k = 0; k < MAX_STEPS; k++) {
+        rfx_reconcile(f);
+        if (json_integer_value(json_object_get(rfx_rollout(f), "weight")) == 20 &&
+            json_integer_value(json_object_get(rfx_rollout(f), "analysisSince")) > 0)
+            break;
+        rfx_next_step(f);
+    }
+    assert_true(k < MAX_STEPS);
+    /* A full pass right now (before the wake time) reads the whole stack. */
+    rfx_reconcile(f);
+    reads_full =
+        json_integer_value(json_object_get(json_object_get(f->status, "lastReconcile"), "reads"));
+    rr = json_object_get(json_object_get(f->status, "resources"), "rollout");
+    wake = json_integer_value(json_object_get(rr, "wakeAt"));
+    assert_true(wake > 0);
+    assert_non_null(json_object_get(rr, "fullAt"));
+    /* At the wake time (the fixture's clock is whole seconds, a second
+     * behind the emulator's): the round, the services, the canary's health. */
+    hist = json_array_size(json_object_get(rfx_rollout(f), "analysis"));
+    rfx_advance(f, (double)(wake / 1000 + 1) + 1 - rfx_now(f));
+    rfx_reconcile(f);
+    reads_tick =
+        json_integer_value(json_object_get(json_object_get(f->status, "lastReconcile"), "reads"));
+    print_message("full pass %lld reads, due requeue %lld reads\n", (long long)reads_full,
+                  (long long)reads_tick);
+    assert_true(json_array_size(json_object_get(rfx_rollout(f), "analysis")) > hist);
+    assert_true(reads_tick <= 4);
+    assert_true(reads_full >= 3 * reads_tick);
+    assert_string_equal(rfx_rollout_str(f, "phase"), "Progressing");
+    /* The rest of the rollout goes on as before. */
+    rfx_run_until(f, "Idle", RFX_REV2);
+    assert_int_equal(rfx_weight(f, 80, 1), 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +219,7 @@ int main(void)
                                         rfx_teardown),
         cmocka_unit_test_setup_teardown(test_errors_roll_back_with_one_alert, rfx_setup,
                                         rfx_teardown),
+        cmocka_unit_test_setup_teardown(test_due_requeue_reads_little, rfx_setup, rfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
