@@ -82,10 +82,15 @@ static json_t *normalise(const json_t *td)
                              proto[0] ? proto : "tcp"));
     }
     log = json_object_get(c, "logConfiguration");
+    /* Both roles count: a changed role ARN (the per-application roles that
+     * replaced the shared execution role) needs a new task definition, which
+     * is registered once; an absent taskRoleArn compares as "" on both
+     * sides, so a definition without one is not registered again. */
     return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:O}", "family",
-        jstr(td, "family"), "executionRoleArn", jstr(td, "executionRoleArn"), "networkMode",
-        jstr(td, "networkMode"), "cpu", jstr(td, "cpu"), "memory", jstr(td, "memory"), "arch",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:O}",
+        "family", jstr(td, "family"), "executionRoleArn", jstr(td, "executionRoleArn"),
+        "taskRoleArn", jstr(td, "taskRoleArn"), "networkMode", jstr(td, "networkMode"), "cpu",
+        jstr(td, "cpu"), "memory", jstr(td, "memory"), "arch",
         jstr(rp, "cpuArchitecture")[0] ? jstr(rp, "cpuArchitecture") : "X86_64", "os",
         jstr(rp, "operatingSystemFamily")[0] ? jstr(rp, "operatingSystemFamily") : "LINUX",
         "container", c != NULL, "image", jstr(c, "image"), "ports", ports, "env",
@@ -170,6 +175,8 @@ json_t *taskdef_desired(struct app_ctx *ctx, const char *revision, int slot)
                    "containerDefinitions", container, "tags",
                    app_tags_list(ctx, "key", "value", APP_TAG_REVISION, revision, APP_TAG_SLOT,
                                  app_slot_name(slot), NULL));
+    if (jstr(cl, "taskRoleArn")[0] != '\0')
+        json_object_set_new(td, "taskRoleArn", json_string(jstr(cl, "taskRoleArn")));
     return td;
 }
 
@@ -240,15 +247,21 @@ enum app_step taskdef_ensure(struct app_ctx *ctx, struct taskdef_pass *pass, int
 {
     const char *revision = ctx->req->revision ? ctx->req->revision : "";
     json_t *desired = taskdef_desired(ctx, revision, slot), *out = NULL, *in;
-    const char *cached;
+    const char *cached = NULL;
     enum app_step step = APP_STEP_FAILED;
-    char key[128];
+    char key[128], cached_copy[512];
     size_t i;
     const json_t *a;
     int rc;
 
     cache_key(key, sizeof(key), revision, slot);
-    cached = json_string_value(json_object_get(cache(ctx), key));
+    /* A copy: the cache entry is dropped below when it no longer matches
+     * (a changed role, say), and the search skips it by name. */
+    if (json_string_value(json_object_get(cache(ctx), key)) != NULL) {
+        snprintf(cached_copy, sizeof(cached_copy), "%s",
+                 json_string_value(json_object_get(cache(ctx), key)));
+        cached = cached_copy;
+    }
     if (cached != NULL && strcmp(cached, PLACEHOLDER) != 0) {
         rc = check_one(ctx, cached, revision, slot, desired);
         if (rc < 0)

@@ -26,8 +26,8 @@ struct taskdef_pass {
 };
 
 /* The RegisterTaskDefinition input for `revision` on `slot` (0 = a, 1 = b)
- * from the spec and the cluster concern's role and log group, tags
- * included. New reference. */
+ * from the spec and the cluster concern's roles (executionRoleArn,
+ * taskRoleArn when known) and log group, tags included. New reference. */
 json_t *taskdef_desired(struct app_ctx *ctx, const char *revision, int slot);
 
 /* True when a described task definition (DescribeTaskDefinition's

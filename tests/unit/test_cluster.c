@@ -1,7 +1,9 @@
-/* Tests for the cluster concern (reconcilers/cluster.c) against the local
- * AWS emulator: the shared task execution role, the secrets grant, the log
- * group and the ECS cluster; quiet passes, drift, in-place updates, a
- * foreign log group, deletion that keeps the shared role, plan mode. */
+/* Tests for the cluster concern (reconcilers/cluster.c, roles.c) against the
+ * local AWS emulator: each application's execution and task roles, its
+ * secrets grant (on its own role only), the migration off the shared
+ * execution role of earlier versions, the log group and the ECS cluster;
+ * quiet passes, drift, in-place updates, foreign resources, deletion (which
+ * keeps the shared role), plan mode. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,11 +16,14 @@
 #include <cmocka.h>
 
 #include "reconcilers/app.h"
+#include "reconcilers/roles.h"
 #include "reconcilers/status.h"
 #include "support/emulator.h"
 
 #define POLICY_ARN "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 #define SECRET_ARN "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password-AbCdEf"
+#define SSM_ARN    "arn:aws:ssm:us-east-1:123456789012:parameter/alpha/api-key"
+#define ROLE_ARN   "arn:aws:iam::123456789012:role/"
 
 static const char *SPEC_JSON = "{\"image\": \"registry.example.com/ml/m:1\", \"port\": 8080,"
                                " \"cpu\": 256, \"memory\": 512, \"logs\": {\"retentionDays\": 30},"
@@ -144,45 +149,141 @@ static json_t *log_group(struct fx *f, const char *name)
     return g;
 }
 
-static bool policy_attached(struct fx *f)
+static bool policy_attached(struct fx *f, const char *role, const char *arn)
 {
-    json_t *o = call(f, "iam", "ListAttachedRolePolicies",
-                     json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE));
+    json_t *o = call(f, "iam", "ListAttachedRolePolicies", json_pack("{s:s}", "RoleName", role));
     size_t i;
     const json_t *p;
     bool found = false;
 
     json_array_foreach(json_object_get(o, "AttachedPolicies"), i, p)
     {
-        if (strcmp(json_string_value(json_object_get(p, "PolicyArn")), POLICY_ARN) == 0)
+        if (strcmp(json_string_value(json_object_get(p, "PolicyArn")), arn) == 0)
             found = true;
     }
     json_decref(o);
     return found;
 }
 
+static size_t count_list(struct fx *f, const char *op, const char *role, const char *member)
+{
+    json_t *o = call(f, "iam", op, json_pack("{s:s}", "RoleName", role));
+    size_t n = json_array_size(json_object_get(o, member));
+
+    json_decref(o);
+    return n;
+}
+
+/* An inline policy's document (decoded JSON), or NULL when absent. */
+static json_t *inline_policy(struct fx *f, const char *role, const char *name)
+{
+    json_t *out = NULL, *doc = NULL;
+    json_t *in = json_pack("{s:s, s:s}", "RoleName", role, "PolicyName", name);
+    struct aws_error err;
+    const char *text;
+    int rc = aws_call(f->emu.client, "iam", "GetRolePolicy", in, &out, &err);
+
+    json_decref(in);
+    if (rc != 0) {
+        assert_string_equal(err.code, "NoSuchEntity");
+        return NULL;
+    }
+    text = json_string_value(json_object_get(out, "PolicyDocument"));
+    assert_non_null(text);
+    doc = json_loads(text, 0, NULL);
+    if (doc == NULL) { /* URL-encoded, as IAM returns it */
+        char buf[8192];
+        size_t j = 0;
+        for (size_t i = 0; text[i] != '\0' && j + 1 < sizeof(buf); i++) {
+            if (text[i] == '%' && text[i + 1] && text[i + 2]) {
+                char hex[3] = {text[i + 1], text[i + 2], '\0'};
+                buf[j++] = (char)strtol(hex, NULL, 16);
+                i += 2;
+            } else {
+                buf[j++] = text[i];
+            }
+        }
+        buf[j] = '\0';
+        doc = json_loads(buf, 0, NULL);
+    }
+    json_decref(out);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* The role's tags as GetRole returns them (new reference). */
+static json_t *role_tags(struct fx *f, const char *role)
+{
+    json_t *o = call(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", role));
+    json_t *t = json_incref(json_object_get(json_object_get(o, "Role"), "Tags"));
+
+    json_decref(o);
+    return t;
+}
+
+/* The last event with this reason, or NULL (borrowed). */
+static const json_t *event(const json_t *status, const char *reason)
+{
+    const json_t *e, *found = NULL;
+    size_t i;
+
+    json_array_foreach(json_object_get(status, "events"), i, e)
+    {
+        const char *r = json_string_value(json_object_get(e, "reason"));
+        if (r != NULL && strcmp(r, reason) == 0)
+            found = e;
+    }
+    return found;
+}
+
 static void test_create_and_quiet(void **state)
 {
     struct fx *f = *state;
-    json_t *o, *g;
+    json_t *o, *g, *tags, *doc;
     const json_t *c, *res;
     struct result r;
     int before;
 
     converge(f, 0, false);
 
-    o = call(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE));
-    {
-        const json_t *role = json_object_get(o, "Role");
-        const json_t *tags = json_object_get(role, "Tags");
-        assert_string_equal(app_tag_value(tags, APP_TAG_MANAGED_BY), "aviary");
-        /* Shared: no application tag. */
-        assert_null(app_tag_value(tags, APP_TAG_APPLICATION));
-        assert_non_null(strstr(json_string_value(json_object_get(role, "AssumeRolePolicyDocument")),
+    /* The application's own roles, tagged for it, trusting ECS tasks. */
+    for (int i = 0; i < 2; i++) {
+        const char *role = i == 0 ? "aviary-alpha-execution" : "aviary-alpha-task";
+        o = call(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", role));
+        const json_t *rj = json_object_get(o, "Role");
+        assert_string_equal(app_tag_value(json_object_get(rj, "Tags"), APP_TAG_MANAGED_BY),
+                            "aviary");
+        assert_string_equal(app_tag_value(json_object_get(rj, "Tags"), APP_TAG_APPLICATION),
+                            "alpha");
+        assert_non_null(strstr(json_string_value(json_object_get(rj, "AssumeRolePolicyDocument")),
                                "ecs-tasks.amazonaws.com"));
+        json_decref(o);
     }
-    json_decref(o);
-    assert_true(policy_attached(f));
+    assert_true(policy_attached(f, "aviary-alpha-execution", POLICY_ARN));
+    assert_int_equal(
+        count_list(f, "ListAttachedRolePolicies", "aviary-alpha-execution", "AttachedPolicies"), 1);
+    /* No secrets: no inline policy on the execution role. */
+    assert_int_equal(count_list(f, "ListRolePolicies", "aviary-alpha-execution", "PolicyNames"), 0);
+    /* The task role: nothing attached, only PutMetricData in Aviary/Model. */
+    assert_int_equal(
+        count_list(f, "ListAttachedRolePolicies", "aviary-alpha-task", "AttachedPolicies"), 0);
+    assert_int_equal(count_list(f, "ListRolePolicies", "aviary-alpha-task", "PolicyNames"), 1);
+    doc = inline_policy(f, "aviary-alpha-task", ROLES_METRICS_POLICY);
+    {
+        const json_t *st = json_array_get(json_object_get(doc, "Statement"), 0);
+        assert_int_equal(json_array_size(json_object_get(doc, "Statement")), 1);
+        assert_string_equal(json_string_value(json_object_get(st, "Action")),
+                            "cloudwatch:PutMetricData");
+        assert_string_equal(json_string_value(json_object_get(
+                                json_object_get(json_object_get(st, "Condition"), "StringEquals"),
+                                "cloudwatch:namespace")),
+                            "Aviary/Model");
+    }
+    json_decref(doc);
+    /* The shared role of earlier versions is not created. */
+    assert_string_equal(
+        call_code(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE)),
+        "NoSuchEntity");
 
     g = log_group(f, "/aviary/alpha");
     assert_non_null(g);
@@ -208,7 +309,9 @@ static void test_create_and_quiet(void **state)
     assert_string_equal(json_string_value(json_object_get(res, "clusterArn")),
                         "arn:aws:ecs:us-east-1:123456789012:cluster/aviary-alpha");
     assert_string_equal(json_string_value(json_object_get(res, "executionRoleArn")),
-                        "arn:aws:iam::123456789012:role/" APP_EXECUTION_ROLE);
+                        ROLE_ARN "aviary-alpha-execution");
+    assert_string_equal(json_string_value(json_object_get(res, "taskRoleArn")),
+                        ROLE_ARN "aviary-alpha-task");
     assert_string_equal(json_string_value(json_object_get(res, "logGroup")), "/aviary/alpha");
 
     before = mutating_calls(f);
@@ -217,47 +320,74 @@ static void test_create_and_quiet(void **state)
     assert_int_equal(r.writes, 0);
     assert_int_equal(mutating_calls(f), before);
 
-    /* A second application reuses the role. */
+    /* A second application gets roles of its own. */
     converge(f, 1, false);
-    o = call(f, "iam", "ListAttachedRolePolicies",
-             json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE));
-    assert_int_equal(json_array_size(json_object_get(o, "AttachedPolicies")), 1);
-    json_decref(o);
+    tags = role_tags(f, "aviary-beta-execution");
+    assert_string_equal(app_tag_value(tags, APP_TAG_APPLICATION), "beta");
+    json_decref(tags);
+    res = json_object_get(json_object_get(f->status[1], "resources"), "cluster");
+    assert_string_equal(json_string_value(json_object_get(res, "executionRoleArn")),
+                        ROLE_ARN "aviary-beta-execution");
 }
 
 static void test_drift_and_update(void **state)
 {
     struct fx *f = *state;
-    json_t *g;
+    json_t *g, *doc, *want;
     struct result r;
 
     converge(f, 0, false);
-    /* By hand: retention, the managed policy, the trust policy. */
+    /* By hand: retention; on the execution role the managed policy, the
+     * trust policy and an extra inline policy; on the task role an extra
+     * managed policy and a widened metrics policy. */
     json_decref(
         call(f, "logs", "PutRetentionPolicy",
              json_pack("{s:s, s:i}", "logGroupName", "/aviary/alpha", "retentionInDays", 1)));
-    json_decref(
-        call(f, "iam", "DetachRolePolicy",
-             json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyArn", POLICY_ARN)));
+    json_decref(call(
+        f, "iam", "DetachRolePolicy",
+        json_pack("{s:s, s:s}", "RoleName", "aviary-alpha-execution", "PolicyArn", POLICY_ARN)));
     json_decref(call(
         f, "iam", "UpdateAssumeRolePolicy",
-        json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyDocument",
+        json_pack("{s:s, s:s}", "RoleName", "aviary-alpha-execution", "PolicyDocument",
                   "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"
                   "{\"Service\":\"ec2.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}")));
+    json_decref(call(f, "iam", "PutRolePolicy",
+                     json_pack("{s:s, s:s, s:s}", "RoleName", "aviary-alpha-execution",
+                               "PolicyName", "extra", "PolicyDocument",
+                               "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                               "\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}]}")));
+    json_decref(call(f, "iam", "AttachRolePolicy",
+                     json_pack("{s:s, s:s}", "RoleName", "aviary-alpha-task", "PolicyArn",
+                               "arn:aws:iam::aws:policy/AdministratorAccess")));
+    json_decref(call(f, "iam", "PutRolePolicy",
+                     json_pack("{s:s, s:s, s:s}", "RoleName", "aviary-alpha-task", "PolicyName",
+                               ROLES_METRICS_POLICY, "PolicyDocument",
+                               "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                               "\"Allow\",\"Action\":\"cloudwatch:*\",\"Resource\":\"*\"}]}")));
     r = run(f, 0, false, false);
     assert_int_equal(r.step, APP_STEP_READY);
-    assert_int_equal(r.writes, 3);
+    assert_int_equal(r.writes, 6);
     g = log_group(f, "/aviary/alpha");
     assert_int_equal(json_integer_value(json_object_get(g, "retentionInDays")), 30);
     json_decref(g);
-    assert_true(policy_attached(f));
+    assert_true(policy_attached(f, "aviary-alpha-execution", POLICY_ARN));
+    assert_int_equal(count_list(f, "ListRolePolicies", "aviary-alpha-execution", "PolicyNames"), 0);
+    assert_int_equal(
+        count_list(f, "ListAttachedRolePolicies", "aviary-alpha-task", "AttachedPolicies"), 0);
+    doc = inline_policy(f, "aviary-alpha-task", ROLES_METRICS_POLICY);
+    want = roles_metrics_policy();
+    assert_true(json_equal(doc, want));
+    json_decref(doc);
+    json_decref(want);
     {
-        json_t *o = call(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE));
+        json_t *o =
+            call(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", "aviary-alpha-execution"));
         assert_non_null(strstr(json_string_value(json_object_get(json_object_get(o, "Role"),
                                                                  "AssumeRolePolicyDocument")),
                                "ecs-tasks.amazonaws.com"));
         json_decref(o);
     }
+    assert_non_null(event(f->status[0], "DriftCorrected"));
     /* In place: a new retention in the manifest. */
     json_object_set_new(json_object_get(f->spec, "logs"), "retentionDays", json_integer(90));
     r = run(f, 0, false, false);
@@ -273,25 +403,254 @@ static void test_drift_and_update(void **state)
 static void test_secrets_grant(void **state)
 {
     struct fx *f = *state;
-    json_t *o;
+    json_t *doc, *text;
     struct result r;
+    char *dump;
 
-    json_object_set_new(f->spec, "secrets", json_pack("{s:s}", "DB_PASSWORD", SECRET_ARN));
+    json_object_set_new(f->spec, "secrets",
+                        json_pack("{s:s, s:s}", "DB_PASSWORD", SECRET_ARN, "API_KEY", SSM_ARN));
     converge(f, 0, false);
-    o = call(f, "iam", "GetRolePolicy",
-             json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyName",
-                       "aviary-alpha-secrets"));
-    assert_non_null(o);
-    json_decref(o);
+    doc = inline_policy(f, "aviary-alpha-execution", ROLES_SECRETS_POLICY);
+    assert_non_null(doc);
+    dump = json_dumps(doc, JSON_SORT_KEYS);
+    /* Exactly these two: GetSecretValue on the secret, GetParameters on
+     * the parameter. */
+    assert_non_null(strstr(dump, SECRET_ARN));
+    assert_non_null(strstr(dump, SSM_ARN));
+    assert_int_equal(json_array_size(json_object_get(doc, "Statement")), 2);
+    free(dump);
+    json_decref(doc);
     r = run(f, 0, false, false);
     assert_int_equal(r.writes, 0);
+
+    /* Another application without secrets: its roles carry no grant, and
+     * alpha's grant is on alpha's role only. */
+    json_object_del(f->spec, "secrets");
+    converge(f, 1, false);
+    assert_null(inline_policy(f, "aviary-beta-execution", ROLES_SECRETS_POLICY));
+    assert_int_equal(count_list(f, "ListRolePolicies", "aviary-beta-execution", "PolicyNames"), 0);
+    doc = inline_policy(f, "aviary-beta-task", ROLES_METRICS_POLICY);
+    text = json_string(SECRET_ARN);
+    dump = json_dumps(doc, JSON_SORT_KEYS);
+    assert_null(strstr(dump, "secret"));
+    free(dump);
+    json_decref(text);
+    json_decref(doc);
+
+    /* A changed list is an update, not drift. */
+    json_object_set_new(f->spec, "secrets", json_pack("{s:s}", "DB_PASSWORD", SECRET_ARN));
+    r = run(f, 0, false, false);
+    assert_int_equal(r.writes, 1);
+    doc = inline_policy(f, "aviary-alpha-execution", ROLES_SECRETS_POLICY);
+    assert_int_equal(json_array_size(json_object_get(doc, "Statement")), 1);
+    json_decref(doc);
+    assert_null(event(f->status[0], "DriftCorrected"));
+    /* Changed by hand: drift. */
+    json_decref(call(f, "iam", "PutRolePolicy",
+                     json_pack("{s:s, s:s, s:s}", "RoleName", "aviary-alpha-execution",
+                               "PolicyName", ROLES_SECRETS_POLICY, "PolicyDocument",
+                               "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                               "\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\","
+                               "\"Resource\":\"*\"}]}")));
+    r = run(f, 0, false, false);
+    assert_int_equal(r.writes, 1);
+    assert_non_null(event(f->status[0], "DriftCorrected"));
+
     /* Secrets removed from the manifest: the grant goes. */
     json_object_del(f->spec, "secrets");
     converge(f, 0, false);
-    assert_string_equal(call_code(f, "iam", "GetRolePolicy",
-                                  json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE,
-                                            "PolicyName", "aviary-alpha-secrets")),
-                        "NoSuchEntity");
+    assert_null(inline_policy(f, "aviary-alpha-execution", ROLES_SECRETS_POLICY));
+    assert_int_equal(run(f, 0, false, false).writes, 0);
+}
+
+/* The shared role of earlier versions with the old grants of alpha and
+ * beta on it, as those versions left it. */
+static void make_legacy_role(struct fx *f)
+{
+    const char *doc =
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+        "\"Action\":\"secretsmanager:GetSecretValue\",\"Resource\":[\"" SECRET_ARN "\"]}]}";
+
+    json_decref(call(
+        f, "iam", "CreateRole",
+        json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "RoleName", APP_EXECUTION_ROLE,
+                  "AssumeRolePolicyDocument",
+                  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"
+                  "{\"Service\":\"ecs-tasks.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}",
+                  "Tags", "Key", APP_TAG_MANAGED_BY, "Value", APP_TAG_MANAGED_BY_VALUE)));
+    for (int i = 0; i < 2; i++) {
+        char pname[64];
+        snprintf(pname, sizeof(pname), "aviary-%s-secrets", APPS[i]);
+        json_decref(call(f, "iam", "PutRolePolicy",
+                         json_pack("{s:s, s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyName",
+                                   pname, "PolicyDocument", doc)));
+    }
+}
+
+/* A service "beta-a" in cluster aviary-beta running a task definition
+ * whose execution role is the shared one (an application deployed by an
+ * earlier version). */
+static void make_legacy_service(struct fx *f)
+{
+    json_t *o;
+    char vpc[64], subnet[64], sg[64];
+
+    json_decref(
+        call(f, "ecs", "CreateCluster",
+             json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}]}", "clusterName",
+                       "aviary-beta", "tags", "key", APP_TAG_MANAGED_BY, "value",
+                       APP_TAG_MANAGED_BY_VALUE, "key", APP_TAG_APPLICATION, "value", "beta",
+                       "settings", "name", "containerInsights", "value", "enabled")));
+    o = call(f, "ec2", "CreateVpc", json_pack("{s:s}", "CidrBlock", "10.9.0.0/16"));
+    snprintf(vpc, sizeof(vpc), "%s",
+             json_string_value(json_object_get(json_object_get(o, "Vpc"), "VpcId")));
+    json_decref(o);
+    o = call(f, "ec2", "CreateSubnet",
+             json_pack("{s:s, s:s, s:s}", "VpcId", vpc, "CidrBlock", "10.9.1.0/24",
+                       "AvailabilityZone", "us-east-1a"));
+    snprintf(subnet, sizeof(subnet), "%s",
+             json_string_value(json_object_get(json_object_get(o, "Subnet"), "SubnetId")));
+    json_decref(o);
+    o = call(
+        f, "ec2", "CreateSecurityGroup",
+        json_pack("{s:s, s:s, s:s}", "GroupName", "legacy", "Description", "legacy", "VpcId", vpc));
+    snprintf(sg, sizeof(sg), "%s", json_string_value(json_object_get(o, "GroupId")));
+    json_decref(o);
+    json_decref(call(
+        f, "ecs", "RegisterTaskDefinition",
+        json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s, s:[{s:s, s:s, s:b, s:[{s:s, s:s}]}]}", "family",
+                  "aviary-beta", "executionRoleArn", ROLE_ARN APP_EXECUTION_ROLE, "networkMode",
+                  "awsvpc", "requiresCompatibilities", "FARGATE", "cpu", "256", "memory", "512",
+                  "containerDefinitions", "name", "app", "image", "registry.example.com/ml/m:1",
+                  "essential", 1, "secrets", "name", "DB_PASSWORD", "valueFrom", SECRET_ARN)));
+    json_decref(
+        call(f, "ecs", "CreateService",
+             json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:{s:[s], s:[s]}}}", "cluster", "aviary-beta",
+                       "serviceName", "beta-a", "taskDefinition", "aviary-beta:1", "desiredCount",
+                       0, "launchType", "FARGATE", "networkConfiguration", "awsvpcConfiguration",
+                       "subnets", subnet, "securityGroups", sg)));
+}
+
+static void test_legacy_grant_migration(void **state)
+{
+    struct fx *f = *state;
+    json_t *doc;
+    const json_t *res;
+    struct result r;
+    int before;
+
+    make_legacy_role(f);
+    json_object_set_new(f->spec, "secrets", json_pack("{s:s}", "DB_PASSWORD", SECRET_ARN));
+    /* beta: its service still runs a task definition with the shared role,
+     * so its old grant stays (its tasks need it to start). */
+    make_legacy_service(f);
+    converge(f, 1, false);
+    doc = inline_policy(f, APP_EXECUTION_ROLE, "aviary-beta-secrets");
+    assert_non_null(doc);
+    json_decref(doc);
+    assert_non_null(event(f->status[1], "LegacyGrantInUse"));
+    res = json_object_get(json_object_get(f->status[1], "resources"), "cluster");
+    assert_string_equal(json_string_value(json_object_get(res, "legacyGrant")), "in use");
+    /* Checked again only after a while: a resync stays cheap and quiet. */
+    before = test_emulator_count_calls(&f->emu, NULL, 0);
+    r = run(f, 1, false, false);
+    assert_int_equal(r.writes, 0);
+    assert_true(test_emulator_count_calls(&f->emu, NULL, 0) - before <= 12);
+
+    /* alpha: nothing runs with the shared role, its old grant goes; its
+     * secrets are granted on its own role. */
+    converge(f, 0, false);
+    assert_null(inline_policy(f, APP_EXECUTION_ROLE, "aviary-alpha-secrets"));
+    doc = inline_policy(f, "aviary-alpha-execution", ROLES_SECRETS_POLICY);
+    assert_non_null(doc);
+    json_decref(doc);
+    doc = inline_policy(f, APP_EXECUTION_ROLE, "aviary-beta-secrets");
+    assert_non_null(doc);
+    json_decref(doc);
+    res = json_object_get(json_object_get(f->status[0], "resources"), "cluster");
+    assert_string_equal(json_string_value(json_object_get(res, "legacyGrant")), "removed");
+    /* The shared role itself stays. */
+    assert_string_equal(
+        call_code(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE)), "");
+    assert_int_equal(run(f, 0, false, false).writes, 0);
+
+    /* beta's service moves to a task definition with its own role: the
+     * next check removes beta's old grant. */
+    json_decref(call(
+        f, "ecs", "DeleteService",
+        json_pack("{s:s, s:s, s:b}", "cluster", "aviary-beta", "service", "beta-a", "force", 1)));
+    res = json_object_get(json_object_get(f->status[1], "resources"), "cluster");
+    json_object_set_new((json_t *)res, "legacyGrantCheckedAt", json_integer(0));
+    for (int i = 0; i < 100; i++) {
+        json_t *left;
+        r = run(f, 1, false, false);
+        assert_int_not_equal(r.step, APP_STEP_FAILED);
+        json_object_set_new((json_t *)res, "legacyGrantCheckedAt", json_integer(0));
+        left = inline_policy(f, APP_EXECUTION_ROLE, "aviary-beta-secrets");
+        if (left == NULL)
+            break;
+        json_decref(left);
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL); /* the service drains (bounded loop) */
+    }
+    assert_null(inline_policy(f, APP_EXECUTION_ROLE, "aviary-beta-secrets"));
+}
+
+static void test_foreign_and_long_names(void **state)
+{
+    struct fx *f = *state;
+    struct result r;
+    json_t *tags;
+    static const char long_name[] = "abcdefghij-abcdefghij-abcdef"; /* 28 characters */
+
+    /* A role with the application's task role name but not its tags. */
+    json_decref(call(
+        f, "iam", "CreateRole",
+        json_pack("{s:s, s:s}", "RoleName", "aviary-alpha-task", "AssumeRolePolicyDocument",
+                  "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":"
+                  "{\"Service\":\"ecs-tasks.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}")));
+    r = run(f, 0, false, false);
+    assert_int_equal(r.step, APP_STEP_FAILED);
+    assert_non_null(strstr(r.error, "aviary-alpha-task"));
+    assert_non_null(strstr(r.error, "without the aviary tags"));
+    assert_int_equal(count_list(f, "ListRolePolicies", "aviary-alpha-task", "PolicyNames"), 0);
+    /* Deletion leaves it. */
+    converge(f, 0, true);
+    assert_string_equal(
+        call_code(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", "aviary-alpha-task")), "");
+
+    /* The longest application name fits IAM's 64 characters. */
+    {
+        char exec[ROLES_NAME_MAX], task[ROLES_NAME_MAX];
+        roles_names(long_name, exec, task);
+        assert_true(strlen(exec) <= 64);
+        assert_string_equal(exec, "aviary-abcdefghij-abcdefghij-abcdef-execution");
+        assert_string_equal(task, "aviary-abcdefghij-abcdefghij-abcdef-task");
+    }
+    {
+        struct reconcile_request req = {.kind = "Application",
+                                        .name = long_name,
+                                        .spec = f->spec,
+                                        .revision = "r1",
+                                        .now = (int64_t)time(NULL),
+                                        .aws = f->emu.client};
+        json_t *status = status_new("Application", long_name);
+        struct app_ctx ctx;
+        enum app_step step = APP_STEP_WAITING;
+
+        for (int i = 0; i < 20 && step == APP_STEP_WAITING; i++) {
+            app_ctx_init(&ctx, &req, status, false);
+            step = cluster_converge(&ctx);
+            if (step == APP_STEP_FAILED)
+                fail_msg("%s", ctx.error);
+            app_ctx_clear(&ctx);
+        }
+        assert_int_equal(step, APP_STEP_READY);
+        json_decref(status);
+    }
+    tags = role_tags(f, "aviary-abcdefghij-abcdefghij-abcdef-execution");
+    assert_string_equal(app_tag_value(tags, APP_TAG_APPLICATION), long_name);
+    json_decref(tags);
 }
 
 static void test_foreign_log_group(void **state)
@@ -318,12 +677,20 @@ static void test_foreign_log_group(void **state)
 static void test_delete_keeps_shared_role(void **state)
 {
     struct fx *f = *state;
-    json_t *o, *g;
+    json_t *o, *g, *doc;
     const json_t *c;
 
+    make_legacy_role(f);
     json_object_set_new(f->spec, "secrets", json_pack("{s:s}", "DB_PASSWORD", SECRET_ARN));
     converge(f, 0, false);
     converge(f, 1, false);
+    /* An old grant left behind (a crash of an earlier version). */
+    json_decref(call(f, "iam", "PutRolePolicy",
+                     json_pack("{s:s, s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyName",
+                               "aviary-alpha-secrets", "PolicyDocument",
+                               "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":"
+                               "\"Allow\",\"Action\":\"secretsmanager:GetSecretValue\","
+                               "\"Resource\":\"*\"}]}")));
     converge(f, 0, true);
 
     o = call(f, "ecs", "DescribeClusters",
@@ -340,33 +707,23 @@ static void test_delete_keeps_shared_role(void **state)
     g = log_group(f, "/aviary/beta");
     assert_non_null(g);
     json_decref(g);
-    /* The role stays with its policy; alpha's grant is gone. */
-    assert_true(policy_attached(f));
-    assert_string_equal(call_code(f, "iam", "GetRolePolicy",
-                                  json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE,
-                                            "PolicyName", "aviary-alpha-secrets")),
-                        "NoSuchEntity");
-    assert_string_equal(call_code(f, "iam", "GetRolePolicy",
-                                  json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE,
-                                            "PolicyName", "aviary-beta-secrets")),
-                        "");
+    /* alpha's roles are gone, beta's stay. */
+    assert_string_equal(
+        call_code(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", "aviary-alpha-execution")),
+        "NoSuchEntity");
+    assert_string_equal(
+        call_code(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", "aviary-alpha-task")),
+        "NoSuchEntity");
+    doc = inline_policy(f, "aviary-beta-execution", ROLES_SECRETS_POLICY);
+    assert_non_null(doc);
+    json_decref(doc);
+    /* The shared role stays; alpha's old grant on it is gone. */
+    assert_true(call_code(f, "iam", "GetRole",
+                          json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE))[0] == '\0');
+    assert_null(inline_policy(f, APP_EXECUTION_ROLE, "aviary-alpha-secrets"));
     /* Deleting again finds nothing to do. */
     assert_int_equal(run(f, 0, false, true).writes, 0);
-}
-
-/* The last event with this reason, or NULL (borrowed). */
-static const json_t *event(const json_t *status, const char *reason)
-{
-    const json_t *e, *found = NULL;
-    size_t i;
-
-    json_array_foreach(json_object_get(status, "events"), i, e)
-    {
-        const char *r = json_string_value(json_object_get(e, "reason"));
-        if (r != NULL && strcmp(r, reason) == 0)
-            found = e;
-    }
-    return found;
+    assert_null(json_object_get(json_object_get(f->status[0], "resources"), "cluster"));
 }
 
 static const char *insights(struct fx *f, const char *cluster)
@@ -437,16 +794,39 @@ static void test_plan(void **state)
 {
     struct fx *f = *state;
     int before = mutating_calls(f);
-    struct result r = run(f, 0, true, false);
-    const json_t *res;
+    struct result r;
+    const json_t *res, *a;
+    size_t i;
+    bool exec = false, task = false;
 
+    json_object_set_new(f->spec, "secrets", json_pack("{s:s}", "DB_PASSWORD", SECRET_ARN));
+    r = run(f, 0, true, false);
     assert_int_equal(r.step, APP_STEP_READY);
     assert_int_equal(r.writes, 0);
     assert_int_equal(mutating_calls(f), before);
-    assert_true(json_array_size(r.plan) >= 4); /* role, log group, retention, cluster */
+    /* Both roles, the secrets grant, the log group, retention, cluster. */
+    json_array_foreach(r.plan, i, a)
+    {
+        const char *name = json_string_value(json_object_get(a, "name"));
+        const char *action = json_string_value(json_object_get(a, "action"));
+        if (name == NULL || action == NULL || strcmp(action, "create") != 0)
+            continue;
+        exec = exec || strcmp(name, "aviary-alpha-execution") == 0;
+        task = task || strcmp(name, "aviary-alpha-task") == 0;
+    }
+    assert_true(exec);
+    assert_true(task);
+    assert_true(json_array_size(r.plan) >= 6);
     res = json_object_get(json_object_get(f->status[0], "resources"), "cluster");
     assert_string_equal(json_string_value(json_object_get(res, "clusterArn")),
                         "(known after apply)");
+    assert_string_equal(json_string_value(json_object_get(res, "taskRoleArn")),
+                        "(known after apply)");
+    json_decref(r.plan);
+    /* Converged: an empty plan. */
+    converge(f, 0, false);
+    r = run(f, 0, true, false);
+    assert_int_equal(json_array_size(r.plan), 0);
     json_decref(r.plan);
 }
 
@@ -456,6 +836,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_and_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drift_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_grant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_grant_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_and_long_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_log_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_keeps_shared_role, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_insights_drift, setup, teardown),
