@@ -50,8 +50,11 @@ TAG_VALUE = "aviary"
 MANIFEST_BUCKET = "MANIFEST-BUCKET"
 MANIFEST_PREFIX = ""
 
-# Execution role of every application and notebook roles of training environments.
-EXECUTION_ROLE = "aviary-ecs-task-execution"
+# Each application's execution and task roles (reconcilers/roles.c), the
+# execution role earlier versions shared between applications (only read and
+# cleared of old grants now) and the notebook roles of training environments.
+APPLICATION_ROLES = ["aviary-*-execution", "aviary-*-task"]
+SHARED_EXECUTION_ROLE = "aviary-ecs-task-execution"
 NOTEBOOK_ROLES = "aviary-*-notebook"
 
 
@@ -72,7 +75,9 @@ EC2_CREATES = ["CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRout
 def statements(p, manifest_bucket, manifest_prefix):
     """Sid -> (Resource, Condition or None). p is the partition."""
     ec2 = lambda t: f"arn:{p}:ec2:*:*:{t}/*"  # noqa: E731
-    roles_all = [f"arn:{p}:iam::*:role/{EXECUTION_ROLE}", f"arn:{p}:iam::*:role/{NOTEBOOK_ROLES}"]
+    app_roles = [f"arn:{p}:iam::*:role/{r}" for r in APPLICATION_ROLES]
+    roles_created = app_roles + [f"arn:{p}:iam::*:role/{NOTEBOOK_ROLES}"]
+    roles_all = [f"arn:{p}:iam::*:role/{SHARED_EXECUTION_ROLE}"] + roles_created
     src = manifest_prefix.lstrip("/")
     return {
         # ---- reads
@@ -113,12 +118,13 @@ def statements(p, manifest_bucket, manifest_prefix):
         "ElbChangeOwned": ([f"arn:{p}:elasticloadbalancing:*:*:loadbalancer/app/*/*",
                             f"arn:{p}:elasticloadbalancing:*:*:listener/app/*/*/*",
                             f"arn:{p}:elasticloadbalancing:*:*:targetgroup/*/*"], resource_tag()),
-        # ---- IAM: the shared execution role and the notebook roles
-        "IamCreateAviaryRoles": (roles_all, request_tag()),
+        # ---- IAM: the applications' roles and the notebook roles (the
+        # shared execution role of earlier versions is never created)
+        "IamCreateAviaryRoles": (roles_created, request_tag()),
         "IamChangeAviaryRoles": (roles_all, resource_tag()),
-        "IamManagedPoliciesOnAviaryRoles": (roles_all, None),  # condition filled in by policy()
-        "IamPassExecutionRole": (f"arn:{p}:iam::*:role/{EXECUTION_ROLE}",
-                                 {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
+        "IamManagedPoliciesOnAviaryRoles": (roles_created, None),  # condition filled in by policy()
+        "IamPassApplicationRoles": (app_roles,
+                                    {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
         "IamPassNotebookRoles": (f"arn:{p}:iam::*:role/{NOTEBOOK_ROLES}",
                                  {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
         "IamServiceLinkedRoles": (f"arn:{p}:iam::*:role/aws-service-role/*", None),  # condition by policy()
@@ -212,6 +218,7 @@ _place("EcsCreateTagged", "ecs:CreateCluster", "ecs:CreateService")
 _place("EcsTaskDefinitionsTagged", "ecs:RegisterTaskDefinition")
 _place("EcsTagOnCreate", "ecs:TagResource")
 _place("EcsChangeOwned", "ecs:DeleteCluster", "ecs:DeleteService", "ecs:UpdateService", "ecs:TagResource",
+       "ecs:UpdateClusterSettings",
        "ecs:UntagResource")
 _place("EcsDeregisterTaskDefinitions", "ecs:DeregisterTaskDefinition")
 _place("ElbCreateTagged", "elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup")
@@ -222,9 +229,12 @@ _place("ElbChangeOwned", "elasticloadbalancing:CreateListener", "elasticloadbala
        "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:RemoveTags",
        "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets")
 _place("IamCreateAviaryRoles", "iam:CreateRole", "iam:TagRole")
+# Detaching takes a permission away (a policy attached by hand is drift, and
+# a role is emptied before deletion): any policy, on owned roles only.
+_place("IamChangeAviaryRoles", "iam:DetachRolePolicy")
 _place("IamChangeAviaryRoles", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy",
        "iam:UpdateAssumeRolePolicy")
-_place("IamManagedPoliciesOnAviaryRoles", "iam:AttachRolePolicy", "iam:DetachRolePolicy")
+_place("IamManagedPoliciesOnAviaryRoles", "iam:AttachRolePolicy")
 _place([], "iam:PassRole")  # by operation, see BY_OPERATION
 _place("IamServiceLinkedRoles", "iam:CreateServiceLinkedRole")
 _place("LogsCreateTagged", "logs:CreateLogGroup", "logs:TagResource", "logs:TagLogGroup")
@@ -257,7 +267,7 @@ _place("SageMakerChangeOwned", "sagemaker:StartNotebookInstance", "sagemaker:Sto
 # "service Operation") -> statements, used instead of PLACEMENT for that
 # reason only.
 BY_OPERATION = {
-    ("iam:PassRole", "ecs RegisterTaskDefinition"): ["IamPassExecutionRole"],
+    ("iam:PassRole", "ecs RegisterTaskDefinition"): ["IamPassApplicationRoles"],
     ("iam:PassRole", "sagemaker CreateNotebookInstance"): ["IamPassNotebookRoles"],
     ("iam:PassRole", "sagemaker UpdateNotebookInstance"): ["IamPassNotebookRoles"],
     ("cloudwatch:PutMetricAlarm", "application-autoscaling PutScalingPolicy (dependent)"):
