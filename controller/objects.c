@@ -97,7 +97,9 @@ static int add_file(struct desired_set *out, size_t *cap, const struct source_fi
             (root_dir != NULL && o->manifest_dir == NULL))
             goto fail;
         if (mo->valid && mo->spec != NULL) {
-            o->spec = json_incref(mo->spec);
+            o->spec = json_dumps(mo->spec, JSON_COMPACT | JSON_SORT_KEYS);
+            if (o->spec == NULL)
+                goto fail;
             snprintf(o->revision, sizeof(o->revision), "%s", mo->revision);
             snprintf(o->spec_hash, sizeof(o->spec_hash), "%s", mo->spec_hash);
         } else if (collect_errors(mf, mo->line, next_line, o->errors) != 0) {
@@ -250,7 +252,7 @@ fail:
  * copied object o. */
 static void take_loaded(struct desired_object *o, struct desired_object *fresh)
 {
-    json_decref(o->spec);
+    free(o->spec);
     json_decref(o->errors);
     o->spec = fresh->spec;
     o->errors = fresh->errors;
@@ -336,7 +338,7 @@ void objects_clear(struct desired_set *set)
         free(o->name);
         free(o->file);
         free(o->manifest_dir);
-        json_decref(o->spec);
+        free(o->spec);
         json_decref(o->errors);
     }
     free(set->objs);

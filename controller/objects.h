@@ -20,7 +20,10 @@ struct desired_object {
     char *file;         /* source-relative file name */
     char *manifest_dir; /* directory for relative data paths, or NULL (S3) */
     int line;           /* where the object starts */
-    json_t *spec;       /* with defaults; NULL when invalid */
+    /* The spec with defaults as compact JSON text (sorted keys), NULL when
+     * invalid: a text is several times smaller than a jansson tree, and a
+     * whole source's specs are held at once while a snapshot is applied. */
+    char *spec;
     char revision[32];
     char spec_hash[65]; /* hash of the whole spec: a change bumps the generation */
     json_t *errors;     /* array of "file:line:column: field.path: message" */

@@ -9,7 +9,12 @@
 
 Environment: AVIARY_BIN (default build/aviary), BENCH_IDLE_SECONDS (60),
 BENCH_COUNTS ("100,1000"), BENCH_RENAMES (200), BENCH_LATENCY_BASE ("100,1000":
-manifests already in the directory during the rename test).
+manifests already in the directory during the rename test), BENCH_ONLY
+(comma-separated parts to run: validate, empty, latency, idle; default all).
+Memory is reported as VmRSS split from /proc/PID/smaps_rollup into the
+anonymous part (heap, stacks: Anonymous, nearly all Private_Dirty) and the
+file-backed part (binary and shared libraries: mostly clean pages shared
+with other processes using the same libraries).
 Usage: /usr/bin/python3 tests/bench/bench_controller.py"""
 
 import json
@@ -33,6 +38,7 @@ IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "60"))
 COUNTS = [int(c) for c in os.environ.get("BENCH_COUNTS", "100,1000").split(",") if c]
 RENAMES = int(os.environ.get("BENCH_RENAMES", "200"))
 LATENCY_BASE = [int(c) for c in os.environ.get("BENCH_LATENCY_BASE", "100,1000").split(",") if c]
+ONLY = [p for p in os.environ.get("BENCH_ONLY", "validate,empty,latency,idle").split(",") if p]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CONVERGE_TIMEOUT = 120.0
 RESYNC_SECONDS = 60.0  # the default --resync 1m, which the idle benchmark keeps
@@ -54,10 +60,35 @@ def proc_status(pid):
     return out
 
 
-def rss_line(st):
-    return (f"VmRSS {mib(st['VmRSS']):.1f} MiB, VmHWM {mib(st['VmHWM']):.1f} MiB "
+def smaps_rollup(pid):
+    """The /proc/PID/smaps_rollup totals in KiB (empty when unavailable)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return out
+
+
+def rss_line(st, pid=None):
+    line = (f"VmRSS {mib(st['VmRSS']):.1f} MiB, VmHWM {mib(st['VmHWM']):.1f} MiB "
             f"(RssAnon {mib(st['RssAnon']):.1f} MiB: heap, stacks; RssFile "
             f"{mib(st['RssFile']):.1f} MiB: binary and shared libraries)")
+    r = smaps_rollup(pid) if pid is not None else {}
+    if r:
+        file_backed = r["Rss"] - r.get("Anonymous", 0)
+        line += (f"\n     smaps_rollup: Rss {mib(r['Rss']):.1f} MiB = anonymous "
+                 f"{mib(r.get('Anonymous', 0)):.1f} MiB (Private_Dirty "
+                 f"{mib(r.get('Private_Dirty', 0)):.1f} MiB) + file-backed "
+                 f"{mib(file_backed):.1f} MiB (Shared_Clean {mib(r.get('Shared_Clean', 0)):.1f} "
+                 f"MiB, Private_Clean {mib(r.get('Private_Clean', 0)):.1f} MiB); Pss "
+                 f"{mib(r.get('Pss', 0)):.1f} MiB (Pss_Anon {mib(r.get('Pss_Anon', 0)):.1f}, "
+                 f"Pss_File {mib(r.get('Pss_File', 0)):.1f})")
+    return line
 
 
 def proc_cpu_seconds(pid):
@@ -163,7 +194,7 @@ def bench_idle(count):
         took = wait_reconciled(d, keys)
         after = proc_status(d.proc.pid)
         print(f"   converged: {count} objects reconciled {took:.2f} s after start")
-        print(f"   after convergence: {rss_line(after)}; target VmRSS <= "
+        print(f"   after convergence: {rss_line(after, d.proc.pid)}; target VmRSS <= "
               f"{8 if count <= 100 else 32} MiB")
 
         # The idle window starts now (a moment after convergence) and lasts
@@ -204,7 +235,7 @@ def bench_idle(count):
               f"({100 * total / elapsed:.3f}% of one core)")
         print(f"     of which in the resync's sampling intervals: {cpu_resync * 1000:.0f} ms; "
               f"the rest ({quiet_secs:.1f} s between resyncs): {cpu_quiet * 1000:.0f} ms")
-        print(f"   at the end of the window: {rss_line(end)}")
+        print(f"   at the end of the window: {rss_line(end, d.proc.pid)}")
         rc = d.stop()
         if rc != 0:
             print(f"   (aviary exited {rc})")
@@ -229,7 +260,7 @@ def bench_empty():
         time.sleep(1)
         print("\n-- empty daemon (baseline): no manifests")
         print(f"   command: {d.command_line()}")
-        print(f"   after start: {rss_line(proc_status(d.proc.pid))}")
+        print(f"   after start: {rss_line(proc_status(d.proc.pid), d.proc.pid)}")
         d.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -325,13 +356,18 @@ def main():
         return 1
     print(f"bench_controller: {AVIARY}; BENCH_IDLE_SECONDS={IDLE_SECONDS:g} "
           f"BENCH_COUNTS={','.join(map(str, COUNTS))} BENCH_RENAMES={RENAMES} "
-          f"BENCH_LATENCY_BASE={','.join(map(str, LATENCY_BASE))}; {os.cpu_count()} CPUs")
-    bench_validate()
-    bench_empty()
-    for base in LATENCY_BASE:
-        bench_latency(base)
-    for count in COUNTS:
-        bench_idle(count)
+          f"BENCH_LATENCY_BASE={','.join(map(str, LATENCY_BASE))} BENCH_ONLY={','.join(ONLY)}; "
+          f"{os.cpu_count()} CPUs")
+    if "validate" in ONLY:
+        bench_validate()
+    if "empty" in ONLY:
+        bench_empty()
+    if "latency" in ONLY:
+        for base in LATENCY_BASE:
+            bench_latency(base)
+    if "idle" in ONLY:
+        for count in COUNTS:
+            bench_idle(count)
     return 0
 
 
