@@ -20,17 +20,17 @@ emulator, printed, never asserted:
    aviary's own time. aviary waits ROLLOUT_SLACK_MS (1 s) after a window
    ends before measuring it (CloudWatch data is not instantly readable on
    AWS), which is shown separately.
-2. GetMetricData calls per analysis interval with 1, 10 and 50 concurrent
+2. GetMetricData calls per analysis interval with 1, 10 and 100 concurrent
    canaries in one daemon (counted from the emulator's call log over whole
    intervals), with the rounds measured and when each call was made
-   relative to the window end. 100 canaries do not fit in one region: each
-   needs a load balancer, and the emulator keeps AWS's default quota of 50
-   Application Load Balancers per region (BENCH_CANARY_COUNTS=100 stops at
-   TooManyLoadBalancers); tests/unit/test_metrics_batcher.c covers 100
-   concurrent callers of the batcher itself.
+   relative to the window end (the emulator's ALB quota is raised to 200
+   for more than 50 canaries). Target: ceil(N x 4 queries / 500) calls per
+   interval, give or take one. Then one of the N canaries (its own image)
+   starts answering 30% 5xx: the time from the end of its failing window
+   to its listener being restored, with the N - 1 others still measured.
 
 Environment: AVIARY_BIN (default build/aviary), BENCH_CANARY_COUNTS
-("1,10,50"), BENCH_DELAY_SCALE (0.02), BENCH_INTERVALS ("1,5,10": seconds,
+("1,10,100"), BENCH_DELAY_SCALE (0.02), BENCH_INTERVALS ("1,5,10": seconds,
 part 1), BENCH_BATCH_INTERVAL (60: seconds, part 2; the production interval
 for ALB/ECS metrics), BENCH_BATCH_ROUNDS (2).
 Usage: /usr/bin/python3 tests/bench/bench_rollout.py"""
@@ -55,7 +55,7 @@ from harness import Aviary, Emulator, wait_for  # noqa: E402
 from test_rollout import App, Aws, Daemon, image, write_atomic  # noqa: E402
 
 AVIARY = os.environ.get("AVIARY_BIN", os.path.join(REPO, "build", "aviary"))
-COUNTS = [int(c) for c in os.environ.get("BENCH_CANARY_COUNTS", "1,10,50").split(",") if c]
+COUNTS = [int(c) for c in os.environ.get("BENCH_CANARY_COUNTS", "1,10,100").split(",") if c]
 DELAY_SCALE = float(os.environ.get("BENCH_DELAY_SCALE", "0.02"))
 INTERVALS = [int(c) for c in os.environ.get("BENCH_INTERVALS", "1,5,10").split(",") if c]
 BATCH_INTERVAL = int(os.environ.get("BENCH_BATCH_INTERVAL", "60"))
@@ -249,7 +249,7 @@ kind: Application
 metadata:
   name: {name}
 spec:
-  image: docker.io/acme/batch:{tag}
+  image: docker.io/acme/batch:{image_tag}
   port: 8080
   healthCheck: {{path: /health, interval: 5s, timeout: 2s, healthyThreshold: 2}}
   env: {{N: "{i}"}}
@@ -276,15 +276,18 @@ def bench_batching(work, n):
           f"{BATCH_INTERVAL} s analysis interval")
     emu = Emulator(os.path.join(work, f"emu-batch{n}"), delay_scale=DELAY_SCALE, seed=5)
     try:
+        if n > 50:
+            emu.set_quotas(**{"elbv2.load_balancers": 200})
         av = Aviary(AVIARY, emu, os.path.join(work, f"av-batch{n}"))
         src = os.path.join(work, f"src-batch{n}")
         os.makedirs(src)
 
         def write_all(tag):
             for i in range(n):
+                # Canary 0 runs its own image, so it alone can be made to fail.
                 write_atomic(src, f"b{i:03d}.yaml", BATCH.format(
-                    name=f"b{n}-{i:03d}", tag=tag, i=i, net=i % 250,
-                    interval=BATCH_INTERVAL))
+                    name=f"b{n}-{i:03d}", image_tag=tag + ("-0" if i == 0 else ""), i=i,
+                    net=i % 250, interval=BATCH_INTERVAL))
         write_all("1")
         t0 = time.monotonic()
         d = Daemon(av, src, os.path.join(work, f"state-batch{n}"), "aviary.log", resync="30s",
@@ -337,8 +340,33 @@ def bench_batching(work, n):
             shown = ", ".join(f"{o:+.3f}" for o in offs[:12]) + (" ..." if len(offs) > 12 else "")
             print(f"  interval {k + 1}: {len(offs)} calls at [{shown}] s after the window end"
                   + (f" (spread {offs[-1] - offs[0]:.3f} s)" if offs else ""))
+        # One failing canary among the n: from the end of its failing window
+        # to its listener restored.
+        bad = f"b{n}-000"
+        t_bad = time.time()
+        emu.set_profile("docker.io/acme/batch:2-0", error_rate=0.3)
+
+        def bad_status():
+            return next(o for o in objects() if o["name"] == bad)
+        wait_for(lambda: bad_status().get("phase") == "RolledBack", 4 * BATCH_INTERVAL + 120,
+                 interval=0.5, message=f"{bad} rolled back")
+        o = bad_status()
+        failed = [m for m in (o.get("rollout") or {}).get("analysis") or []
+                  if m["verdict"] == "Failed"]
+        w_end = parse_rfc3339(failed[-1]["window"]["end"]) if failed else float("nan")
+        restored = [h["time"] for h in emu.weights()
+                    if h["time"] >= t_bad and any(f"/{bad}-tg" in tg for tg in h["weights"])
+                    and all(w in (0, 100) for w in h["weights"].values())]
+        t_back = restored[0] if restored else float("nan")
+        others = objects()
+        still = sum(1 for x in others if x["name"] != bad and
+                    (x.get("rollout") or {}).get("phase") == "Progressing")
+        lag = t_back - w_end
+        print(f"  one failing canary among {n}: listener restored {lag:.3f} s after its failing "
+              f"window ended ({lag - 1.0:.3f} s after the 1 s slack); "
+              f"{still} of {n - 1} others still progressing")
         d.stop()
-        return len(calls) / BATCH_ROUNDS
+        return len(calls) / BATCH_ROUNDS, lag
     finally:
         emu.stop()
 
@@ -354,9 +382,11 @@ def main():
         for n in COUNTS:
             results[n] = bench_batching(work, n)
         if results:
-            print("== summary: GetMetricData calls per analysis interval")
-            for n, per in results.items():
-                print(f"  {n:4d} concurrent canaries: {per:.2f}")
+            print("== summary: GetMetricData calls per analysis interval; a failing canary's "
+                  "window end -> listener restored")
+            for n, (per, lag) in results.items():
+                print(f"  {n:4d} concurrent canaries: {per:.2f} calls (target "
+                      f"{math.ceil(n * 4 / 500)}), rollback {lag:.3f} s after the window end")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
