@@ -29,12 +29,13 @@ static void partition_of(const char *region, char *out, size_t size)
         snprintf(out, size, "aws");
 }
 
-int train_ctx_init(struct train_ctx *ctx, const struct reconcile_request *req, json_t *status)
+int train_ctx_init(struct train_ctx *ctx, const struct reconcile_request *req, json_t *status,
+                   bool plan)
 {
     struct train_names *n;
 
     memset(ctx, 0, sizeof(*ctx));
-    app_ctx_init(&ctx->app, req, status, false);
+    app_ctx_init(&ctx->app, req, status, plan);
     n = &ctx->names;
     snprintf(n->env, sizeof(n->env), "%.40s", req->name);
     snprintf(n->notebook, sizeof(n->notebook), "%s", n->env);
@@ -94,6 +95,14 @@ json_t *train_ec2_filters(const struct train_ctx *ctx, ...)
     return filters;
 }
 
+void train_note_drift(struct train_ctx *ctx, const char *kind, const char *name, const char *what)
+{
+    if (ctx->app.plan)
+        app_note_change(&ctx->app, "update", kind, name, json_pack("[s+]", what, " (drift)"));
+    else
+        app_note_drift(&ctx->app, name, what);
+}
+
 bool train_is_code(const struct aws_error *err, const char *code)
 {
     return err->kind == AWS_ERR_SERVICE && strcmp(err->code, code) == 0;
@@ -123,6 +132,10 @@ int train_write_payload(struct train_ctx *ctx, const char *resource, const char 
 
     if (out != NULL)
         *out = NULL;
+    if (ctx->app.plan) { /* as app_write: recorded, not sent */
+        json_decref(in);
+        return app_write(&ctx->app, resource, "s3", operation, NULL, NULL, err_out) < 0 ? -1 : 0;
+    }
     ctx->app.writes++;
     rc = aws_call_ex(ctx->app.aws, "s3", operation, in, &opts, &result, &err);
     json_decref(in);
@@ -312,20 +325,28 @@ failed:
         res->outcome = RECONCILE_ERROR; /* deletion keeps retrying */
 }
 
-static void training_reconcile(const struct reconcile_request *req, json_t *status,
-                               struct reconcile_result *res)
+void training_reconcile_once(const struct reconcile_request *req, json_t *status,
+                             struct reconcile_result *res, bool plan, json_t *plan_actions)
 {
     struct train_ctx ctx;
 
-    if (train_ctx_init(&ctx, req, status) != 0)
+    if (train_ctx_init(&ctx, req, status, plan) != 0)
         finish_failed(&ctx, "setup", res);
-    else if (req->deleting)
+    else if (req->deleting && !plan)
         teardown(&ctx, res);
     else
         converge(&ctx, res);
+    if (plan && plan_actions != NULL && ctx.app.plan_actions != NULL)
+        json_array_extend(plan_actions, ctx.app.plan_actions);
     json_object_set_new(status, "lastReconcile",
                         json_pack("{s:i, s:i}", "reads", ctx.app.reads, "writes", ctx.app.writes));
     train_ctx_clear(&ctx);
+}
+
+static void training_reconcile(const struct reconcile_request *req, json_t *status,
+                               struct reconcile_result *res)
+{
+    training_reconcile_once(req, status, res, false, NULL);
 }
 
 const struct reconciler training_reconciler = {"TrainingEnvironment", training_reconcile};

@@ -5,7 +5,8 @@
  * training_network.c (VPC, public subnet, security group) and
  * training_notebook.c (the SageMaker notebook instance); training.c runs
  * them in dependency order and turns their outcome into the status. Worker
- * threads; a context belongs to one reconcile.
+ * threads (and the CLI's main thread for `aviary plan` / `apply`); a
+ * context belongs to one reconcile.
  *
  * AWS calls, errors, events and waits reuse the Application helpers of
  * app.h through the embedded struct app_ctx (its Application names and tags
@@ -26,6 +27,22 @@
 /* Data files larger than this are uploaded in parts of TRAIN_PART_SIZE. */
 #define TRAIN_MULTIPART_THRESHOLD (64u * 1024u * 1024u)
 #define TRAIN_PART_SIZE           (16u * 1024u * 1024u)
+
+/* The bucket's lifecycle rule aborting incomplete multipart uploads (S3
+ * bills their parts until they are aborted): its ID and age in days. */
+#define TRAIN_LIFECYCLE_RULE_ID "aviary-abort-incomplete-multipart-uploads"
+#define TRAIN_ABORT_AFTER_DAYS  1
+
+/* aviary's own uploads left by a crash are looked for once per
+ * TRAIN_UPLOADS_CHECK_S (ListMultipartUploads) and aborted when nothing has
+ * been added to them (initiation, last part) for TRAIN_ORPHAN_AGE_S: a live
+ * upload sends a part at least every few minutes (the payload timeout is
+ * 5 minutes). */
+#define TRAIN_UPLOADS_CHECK_S 3600
+#define TRAIN_ORPHAN_AGE_S    3600
+
+/* Ids of resources a plan would create (plan mode only). */
+#define TRAIN_PLACEHOLDER "(known after apply)"
 
 /* The role's inline policy (access to the bucket only). */
 #define TRAIN_POLICY_NAME "aviary-bucket-access"
@@ -59,11 +76,15 @@ struct train_ctx {
     char role_arn[160];
     char subnet_id[64];
     char sg_id[64];
+    /* Plan mode: the bucket does not exist yet (nothing in it to read). */
+    bool bucket_planned;
 };
 
-/* Prepares ctx for req (status borrowed). Returns 0, or -1 with ctx->app.error
- * set (not enough information to name the resources). */
-int train_ctx_init(struct train_ctx *ctx, const struct reconcile_request *req, json_t *status);
+/* Prepares ctx for req (status borrowed); plan: no mutating call is made,
+ * each is recorded in ctx->app.plan_actions (see app.h). Returns 0, or -1
+ * with ctx->app.error set (not enough information to name the resources). */
+int train_ctx_init(struct train_ctx *ctx, const struct reconcile_request *req, json_t *status,
+                   bool plan);
 void train_ctx_clear(struct train_ctx *ctx);
 
 /* ---- helpers (training.c) ------------------------------------------------- */
@@ -84,6 +105,11 @@ json_t *train_ec2_filters(const struct train_ctx *ctx, ...) __attribute__((senti
 int train_write_payload(struct train_ctx *ctx, const char *resource, const char *operation,
                         json_t *in, const void *data, size_t len, json_t **out,
                         struct aws_error *err);
+
+/* Records drift of `name` (a `kind` such as "s3:bucket-versioning") that
+ * this pass reverts: a DriftCorrected event, or in plan mode an "update"
+ * entry naming what differs. */
+void train_note_drift(struct train_ctx *ctx, const char *kind, const char *name, const char *what);
 
 /* True when err is the AWS error `code`. */
 bool train_is_code(const struct aws_error *err, const char *code);
@@ -131,5 +157,12 @@ enum app_step training_notebook_delete(struct train_ctx *ctx);
 
 /* The TrainingEnvironment reconciler (training.c). */
 extern const struct reconciler training_reconciler;
+
+/* One converge pass for `aviary plan` (plan=true: read calls only, every
+ * write recorded and appended to plan_actions, which must be an array) and
+ * `aviary apply` (plan=false, plan_actions NULL). status is updated as by the
+ * daemon's reconcile (in plan mode it is a scratch document). */
+void training_reconcile_once(const struct reconcile_request *req, json_t *status,
+                             struct reconcile_result *res, bool plan, json_t *plan_actions);
 
 #endif

@@ -11,8 +11,9 @@
  * any tags is taken as ours from an interrupted creation (only this account
  * can own it, HeadBucket answers 403 otherwise) and gets its tags; one
  * tagged for something else is never touched. Settings changed by hand are
- * reverted (public access block, encryption, versioning, our tags; foreign
- * tags are kept). */
+ * reverted (public access block, encryption, versioning, our lifecycle rule
+ * aborting incomplete multipart uploads after a day, our tags; foreign tags
+ * and lifecycle rules are kept). */
 #include "reconcilers/training.h"
 
 #include <openssl/evp.h>
@@ -25,6 +26,11 @@
 /* Object versions deleted per reconcile before re-queueing (deleteData). */
 #define BUCKET_DELETE_BATCH 2000
 #define BUCKET_WAIT_MS      2000
+
+/* Lifecycle actions other than ours; a rule with any of them is not ours as
+ * aviary writes it. */
+static const char *const lifecycle_other_actions[] = {
+    "Expiration", "Transitions", "NoncurrentVersionTransitions", "NoncurrentVersionExpiration"};
 
 static const char *const pab_fields[] = {"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
                                          "RestrictPublicBuckets"};
@@ -177,7 +183,7 @@ static int converge_tags(struct train_ctx *ctx, bool fresh)
             goto out;
         }
         /* No aviary tags: the remains of an interrupted creation. */
-        app_note_drift(&ctx->app, b, "aviary tags missing");
+        train_note_drift(ctx, "s3:bucket-tags", b, "aviary tags missing");
     }
     if (app_write(
             &ctx->app, b, "s3", "PutBucketTagging",
@@ -211,7 +217,8 @@ static int converge_public_access(struct train_ctx *ctx, bool fresh)
         json_decref(out);
         if (blocked)
             return 0;
-        app_note_drift(&ctx->app, b, "public access no longer fully blocked");
+        train_note_drift(ctx, "s3:bucket-public-access-block", b,
+                         "public access no longer fully blocked");
     }
     return app_write(&ctx->app, b, "s3", "PutPublicAccessBlock",
                      json_pack("{s:s, s:{s:b, s:b, s:b, s:b}}", "Bucket", b,
@@ -278,7 +285,7 @@ static int converge_versioning(struct train_ctx *ctx, bool fresh)
         json_decref(out);
         if (enabled)
             return 0;
-        app_note_drift(&ctx->app, b, "versioning not enabled");
+        train_note_drift(ctx, "s3:bucket-versioning", b, "versioning not enabled");
     }
     return app_write(&ctx->app, b, "s3", "PutBucketVersioning",
                      json_pack("{s:s, s:{s:s}}", "Bucket", b, "VersioningConfiguration", "Status",
@@ -286,6 +293,97 @@ static int converge_versioning(struct train_ctx *ctx, bool fresh)
                      NULL, NULL) < 0
                ? -1
                : 0;
+}
+
+static json_t *abort_rule(void)
+{
+    return json_pack("{s:s, s:s, s:{s:s}, s:{s:i}}", "ID", TRAIN_LIFECYCLE_RULE_ID, "Status",
+                     "Enabled", "Filter", "Prefix", "", "AbortIncompleteMultipartUpload",
+                     "DaysAfterInitiation", TRAIN_ABORT_AFTER_DAYS);
+}
+
+/* What is wrong with our rule as found ("" when nothing). */
+static void rule_differences(const json_t *rule, char *out, size_t size)
+{
+    const json_t *filter = json_object_get(rule, "Filter");
+    const json_t *days = json_object_get(json_object_get(rule, "AbortIncompleteMultipartUpload"),
+                                         "DaysAfterInitiation");
+    bool whole_bucket;
+
+    out[0] = '\0';
+    /* The whole bucket: Filter {Prefix: ""} or {} (or the legacy empty Prefix). */
+    whole_bucket = json_object_size(filter) == 0 ||
+                   (json_object_size(filter) == 1 && train_str(filter, "Prefix")[0] == '\0' &&
+                    json_object_get(filter, "Prefix") != NULL);
+    if (filter == NULL && train_str(rule, "Prefix")[0] != '\0')
+        whole_bucket = false;
+    if (strcmp(train_str(rule, "Status"), "Enabled") != 0)
+        snprintf(out, size, "Status: %s -> Enabled", train_str(rule, "Status"));
+    else if (json_integer_value(days) != TRAIN_ABORT_AFTER_DAYS)
+        snprintf(out, size, "DaysAfterInitiation: %lld -> %d", (long long)json_integer_value(days),
+                 TRAIN_ABORT_AFTER_DAYS);
+    else if (!whole_bucket)
+        snprintf(out, size, "filter: -> the whole bucket");
+    for (size_t i = 0;
+         out[0] == '\0' && i < sizeof(lifecycle_other_actions) / sizeof(lifecycle_other_actions[0]);
+         i++)
+        if (json_object_get(rule, lifecycle_other_actions[i]) != NULL)
+            snprintf(out, size, "%s: removed (not aviary's)", lifecycle_other_actions[i]);
+}
+
+/* The lifecycle rule that makes S3 abort incomplete multipart uploads a day
+ * after they started (an upload interrupted by a crash would otherwise be
+ * billed for ever). Other rules of the bucket are kept as they are:
+ * PutBucketLifecycleConfiguration replaces the whole configuration, so it
+ * is sent with them. */
+static int converge_lifecycle(struct train_ctx *ctx, bool fresh)
+{
+    const char *b = ctx->names.bucket;
+    struct aws_error err;
+    json_t *out = NULL, *rules = json_array();
+    const json_t *r, *ours = NULL;
+    char diff[160] = "";
+    size_t i;
+    int rc = -1;
+
+    if (!fresh) {
+        if (app_read(&ctx->app, b, "s3", "GetBucketLifecycleConfiguration",
+                     json_pack("{s:s}", "Bucket", b), &out, &err) != 0) {
+            if (!train_is_code(&err, "NoSuchLifecycleConfiguration"))
+                goto out;
+            train_forget_error(ctx);
+        }
+        json_array_foreach(json_object_get(out, "Rules"), i, r)
+        {
+            if (strcmp(train_str(r, "ID"), TRAIN_LIFECYCLE_RULE_ID) == 0)
+                ours = r;
+            else
+                json_array_append(rules, (json_t *)r);
+        }
+        if (ours != NULL) {
+            rule_differences(ours, diff, sizeof(diff));
+            if (diff[0] == '\0') {
+                rc = 0;
+                goto out;
+            }
+            train_note_drift(ctx, "s3:bucket-lifecycle", b, diff);
+        } else {
+            app_note_change(&ctx->app, "update", "s3:bucket-lifecycle", b,
+                            json_pack("[s]", "rule " TRAIN_LIFECYCLE_RULE_ID
+                                             ": abort incomplete multipart uploads after 1 day"));
+        }
+    }
+    json_array_append_new(rules, abort_rule());
+    if (app_write(
+            &ctx->app, b, "s3", "PutBucketLifecycleConfiguration",
+            json_pack("{s:s, s:{s:O}}", "Bucket", b, "LifecycleConfiguration", "Rules", rules),
+            NULL, NULL) < 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(rules);
+    json_decref(out);
+    return rc;
 }
 
 static int create_bucket(struct train_ctx *ctx)
@@ -298,9 +396,16 @@ static int create_bucket(struct train_ctx *ctx)
     if (strcmp(ctx->region, "us-east-1") != 0)
         json_object_set_new(in, "CreateBucketConfiguration",
                             json_pack("{s:s}", "LocationConstraint", ctx->region));
-    app_note_change(&ctx->app, "create", "s3:bucket", b, NULL);
-    if (app_write(&ctx->app, b, "s3", "CreateBucket", in, NULL, &err) >= 0)
+    app_note_change(&ctx->app, "create", "s3:bucket", b,
+                    json_pack("[s, s, s, s]", "public access: blocked",
+                              app_spec_str(&ctx->app, "kmsKeyId", NULL) ? "encryption: aws:kms"
+                                                                        : "encryption: AES256",
+                              "versioning: Enabled",
+                              "lifecycle: abort incomplete multipart uploads after 1 day"));
+    if (app_write(&ctx->app, b, "s3", "CreateBucket", in, NULL, &err) >= 0) {
+        ctx->bucket_planned = ctx->app.plan;
         return 0;
+    }
     if (train_is_code(&err, "BucketAlreadyOwnedByYou")) {
         train_forget_error(ctx);
         return 0;
@@ -328,7 +433,8 @@ enum app_step training_bucket_converge(struct train_ctx *ctx)
     }
     /* Tags first: ownership is settled before any setting is changed. */
     if (converge_tags(ctx, fresh) != 0 || converge_public_access(ctx, fresh) != 0 ||
-        converge_encryption(ctx, fresh) != 0 || converge_versioning(ctx, fresh) != 0)
+        converge_encryption(ctx, fresh) != 0 || converge_versioning(ctx, fresh) != 0 ||
+        converge_lifecycle(ctx, fresh) != 0)
         return APP_STEP_FAILED;
     json_object_set_new(ctx->app.status, "bucket", json_string(ctx->names.bucket));
     res = app_resources(&ctx->app, "bucket");
@@ -340,6 +446,8 @@ enum app_step training_bucket_converge(struct train_ctx *ctx)
         json_string(app_spec_str(&ctx->app, "kmsKeyId", NULL) ? "aws:kms" : "AES256"));
     json_object_set_new(res, "versioning", json_string("Enabled"));
     json_object_set_new(res, "publicAccessBlocked", json_true());
+    json_object_set_new(res, "abortIncompleteUploadsAfterDays",
+                        json_integer(TRAIN_ABORT_AFTER_DAYS));
     return APP_STEP_READY;
 }
 

@@ -66,6 +66,13 @@ static const json_t *first_owned(const struct train_ctx *ctx, const json_t *list
     return NULL;
 }
 
+/* The id member of what a create returned; in plan mode, where nothing was
+ * created, TRAIN_PLACEHOLDER. */
+static const char *planned_id(const struct train_ctx *ctx, const json_t *obj, const char *member)
+{
+    return obj == NULL && ctx->app.plan ? TRAIN_PLACEHOLDER : train_str(obj, member);
+}
+
 static int layout(struct tnet *n)
 {
     unsigned a, b, c, d;
@@ -124,7 +131,7 @@ static int converge_vpc(struct tnet *n)
         v = json_object_get(created, "Vpc");
         n->vpc_new = true;
     }
-    snprintf(n->vpc, sizeof(n->vpc), "%s", train_str(v, "VpcId"));
+    snprintf(n->vpc, sizeof(n->vpc), "%s", planned_id(ctx, v, "VpcId"));
     rc = 0;
 out:
     json_decref(created);
@@ -186,7 +193,7 @@ static int converge_subnet(struct tnet *n)
             goto out;
         s = json_object_get(created, "Subnet");
     }
-    snprintf(n->subnet, sizeof(n->subnet), "%s", train_str(s, "SubnetId"));
+    snprintf(n->subnet, sizeof(n->subnet), "%s", planned_id(ctx, s, "SubnetId"));
     rc = 0;
 out:
     json_decref(created);
@@ -240,7 +247,7 @@ static int converge_igw(struct tnet *n)
             goto out;
         found = json_object_get(created, "InternetGateway");
     }
-    snprintf(n->igw, sizeof(n->igw), "%s", train_str(found, "InternetGatewayId"));
+    snprintf(n->igw, sizeof(n->igw), "%s", planned_id(ctx, found, "InternetGatewayId"));
     if (!attached &&
         app_write(&ctx->app, n->igw, "ec2", "AttachInternetGateway",
                   json_pack("{s:s, s:s}", "InternetGatewayId", n->igw, "VpcId", n->vpc), NULL,
@@ -279,7 +286,7 @@ static int converge_route_table(struct tnet *n)
         t = json_object_get(created, "RouteTable");
         fresh = true;
     }
-    snprintf(n->table, sizeof(n->table), "%s", train_str(t, "RouteTableId"));
+    snprintf(n->table, sizeof(n->table), "%s", planned_id(ctx, t, "RouteTableId"));
     json_array_foreach(json_object_get(t, "Routes"), i, r)
     {
         if (strcmp(train_str(r, "DestinationCidrBlock"), ANYWHERE) == 0)
@@ -292,7 +299,8 @@ static int converge_route_table(struct tnet *n)
     }
     if (via == NULL || strcmp(via, n->igw) != 0) {
         if (via != NULL || !fresh)
-            app_note_drift(&ctx->app, n->table, "default route not through the gateway");
+            train_note_drift(ctx, "ec2:route-table", n->table,
+                             "default route not through the gateway");
         if (app_write(&ctx->app, n->table, "ec2", via != NULL ? "ReplaceRoute" : "CreateRoute",
                       json_pack("{s:s, s:s, s:s}", "RouteTableId", n->table, "DestinationCidrBlock",
                                 ANYWHERE, "GatewayId", n->igw),
@@ -301,7 +309,7 @@ static int converge_route_table(struct tnet *n)
     }
     if (!associated) {
         if (!fresh)
-            app_note_drift(&ctx->app, n->table, "subnet association removed");
+            train_note_drift(ctx, "ec2:route-table", n->table, "subnet association removed");
         if (app_write(&ctx->app, n->table, "ec2", "AssociateRouteTable",
                       json_pack("{s:s, s:s}", "RouteTableId", n->table, "SubnetId", n->subnet),
                       NULL, NULL) < 0)
@@ -331,7 +339,7 @@ static int converge_security_group(struct tnet *n)
             snprintf(n->sg, sizeof(n->sg), "%s", train_str(g, "GroupId"));
             /* The notebook is reached through SageMaker, never directly. */
             if (json_array_size(perms) > 0) {
-                app_note_drift(&ctx->app, n->sg, "ingress rules added");
+                train_note_drift(ctx, "ec2:security-group", n->sg, "ingress rules added");
                 if (app_write(&ctx->app, n->sg, "ec2", "RevokeSecurityGroupIngress",
                               json_pack("{s:s, s:O}", "GroupId", n->sg, "IpPermissions", perms),
                               NULL, NULL) < 0)
@@ -348,7 +356,7 @@ static int converge_security_group(struct tnet *n)
                             "TagSpecifications", tag_spec(ctx, "security-group", ctx->names.sg)),
                   &created, NULL) < 0)
         goto out;
-    snprintf(n->sg, sizeof(n->sg), "%s", train_str(created, "GroupId"));
+    snprintf(n->sg, sizeof(n->sg), "%s", planned_id(ctx, created, "GroupId"));
     rc = 0;
 out:
     json_decref(created);

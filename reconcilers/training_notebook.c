@@ -118,13 +118,25 @@ static enum app_step create(struct train_ctx *ctx)
                    "DirectInternetAccess", "Enabled", "Tags", train_tags_list(ctx, "Key", "Value"));
     if (kms != NULL)
         json_object_set_new(in, "KmsKeyId", json_string(kms));
-    app_note_change(&ctx->app, "create", "sagemaker:notebook-instance", ctx->names.notebook,
-                    json_pack("[s+]", "instanceType: ",
-                              app_spec_str(&ctx->app, "instanceType", "ml.t3.medium")));
+    {
+        char volume[48];
+        snprintf(volume, sizeof(volume), "volumeSizeGB: %lld",
+                 (long long)app_spec_int(&ctx->app, "volumeSizeGB", 5));
+        app_note_change(&ctx->app, "create", "sagemaker:notebook-instance", ctx->names.notebook,
+                        json_pack("[s+, s, s+, s+, s]", "instanceType: ",
+                                  app_spec_str(&ctx->app, "instanceType", "ml.t3.medium"), volume,
+                                  "role: ", ctx->names.role, "subnet: ", ctx->subnet_id,
+                                  app_spec_bool(&ctx->app, "running", true)
+                                      ? "state: InService"
+                                      : "state: Stopped (spec.running is false: stopped once "
+                                        "it is in service)"));
+    }
     if (app_write(&ctx->app, ctx->names.notebook, "sagemaker", "CreateNotebookInstance", in, &out,
                   NULL) < 0)
         return APP_STEP_FAILED;
     json_decref(out);
+    if (ctx->app.plan)
+        return APP_STEP_READY;
     json_object_set_new(ctx->app.status, "notebook",
                         json_pack("{s:s, s:s}", "name", ctx->names.notebook, "state", "Pending"));
     app_wait(&ctx->app, POLL_MIN_MS);
@@ -138,8 +150,19 @@ static enum app_step act(struct train_ctx *ctx, const char *operation, json_t *i
         in = json_pack("{s:s}", "NotebookInstanceName", ctx->names.notebook);
     if (app_write(&ctx->app, ctx->names.notebook, "sagemaker", operation, in, NULL, NULL) < 0)
         return APP_STEP_FAILED;
+    if (ctx->app.plan) /* the plan lists the following steps without waiting */
+        return APP_STEP_READY;
     app_wait(&ctx->app, POLL_MIN_MS);
     return APP_STEP_WAITING;
+}
+
+/* In plan mode, a state change of the instance as a plan entry (outside
+ * plan mode the events say it). */
+static void plan_state(struct train_ctx *ctx, const char *change)
+{
+    if (ctx->app.plan)
+        app_note_change(&ctx->app, "update", "sagemaker:notebook-instance", ctx->names.notebook,
+                        json_pack("[s]", change));
 }
 
 /* The UpdateNotebookInstance input for what differs, or NULL when nothing
@@ -172,7 +195,8 @@ static json_t *differences(struct train_ctx *ctx, const json_t *nb, json_t *chan
                  (long long)volume, (long long)have_volume);
         status_add_event(ctx->app.status, "Warning", "VolumeNotShrunk", line, ctx->app.req->now);
     }
-    if (ctx->role_arn[0] && strcmp(train_str(nb, "RoleArn"), ctx->role_arn) != 0) {
+    if (ctx->role_arn[0] && strcmp(ctx->role_arn, TRAIN_PLACEHOLDER) != 0 &&
+        strcmp(train_str(nb, "RoleArn"), ctx->role_arn) != 0) {
         snprintf(line, sizeof(line), "roleArn: %s -> %s", train_str(nb, "RoleArn"), ctx->role_arn);
         json_array_append_new(changes, json_string(line));
         json_object_set_new(in, "RoleArn", json_string(ctx->role_arn));
@@ -223,12 +247,25 @@ enum app_step training_notebook_converge(struct train_ctx *ctx)
     update = differences(ctx, nb, changes);
     if (strcmp(state, "InService") == 0) {
         if (update != NULL) {
+            if (ctx->app.plan)
+                json_array_append_new(
+                    changes, json_string(running ? "state: InService -> Stopped -> InService "
+                                                   "(an update needs a stopped instance)"
+                                                 : "state: InService -> Stopped"));
             app_note_change(&ctx->app, "update", "sagemaker:notebook-instance", ctx->names.notebook,
                             json_incref(changes));
             status_add_event(ctx->app.status, "Normal", "Stopping",
                              "stopping the notebook instance to change it", ctx->app.req->now);
             step = act(ctx, "StopNotebookInstance", NULL);
+            /* A plan goes on with what the next passes do. */
+            if (ctx->app.plan && step == APP_STEP_READY) {
+                step = act(ctx, "UpdateNotebookInstance", update);
+                update = NULL;
+                if (running && step == APP_STEP_READY)
+                    step = act(ctx, "StartNotebookInstance", NULL);
+            }
         } else if (!running) {
+            plan_state(ctx, "state: InService -> Stopped (spec.running is false)");
             status_add_event(ctx->app.status, "Normal", "Stopping",
                              "spec.running is false: stopping the notebook instance",
                              ctx->app.req->now);
@@ -238,9 +275,18 @@ enum app_step training_notebook_converge(struct train_ctx *ctx)
         }
     } else if (strcmp(state, "Stopped") == 0) {
         if (update != NULL) {
+            if (ctx->app.plan) {
+                json_array_append_new(changes, json_string(running ? "state: Stopped -> InService"
+                                                                   : "state: Stopped"));
+                app_note_change(&ctx->app, "update", "sagemaker:notebook-instance",
+                                ctx->names.notebook, json_incref(changes));
+            }
             step = act(ctx, "UpdateNotebookInstance", update);
             update = NULL;
+            if (ctx->app.plan && running && step == APP_STEP_READY)
+                step = act(ctx, "StartNotebookInstance", NULL);
         } else if (running) {
+            plan_state(ctx, "state: Stopped -> InService");
             status_add_event(ctx->app.status, "Normal", "Starting",
                              "starting the notebook instance", ctx->app.req->now);
             step = act(ctx, "StartNotebookInstance", NULL);
@@ -253,6 +299,7 @@ enum app_step training_notebook_converge(struct train_ctx *ctx)
                  train_str(nb, "FailureReason")[0] ? train_str(nb, "FailureReason") : "unknown");
         status_add_event(ctx->app.status, "Warning", "NotebookFailed", msg, ctx->app.req->now);
         if (running) {
+            plan_state(ctx, "state: Failed -> InService");
             step = act(ctx, "StartNotebookInstance", NULL);
         } else {
             step = APP_STEP_READY;

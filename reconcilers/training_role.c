@@ -135,7 +135,7 @@ static int remove_extras(struct train_ctx *ctx, bool keep_ours)
         if (name == NULL || (keep_ours && strcmp(name, TRAIN_POLICY_NAME) == 0))
             continue;
         if (keep_ours)
-            app_note_drift(&ctx->app, r, "inline policy added");
+            train_note_drift(ctx, "iam:role", r, "inline policy added");
         if (app_write(&ctx->app, r, "iam", "DeleteRolePolicy",
                       json_pack("{s:s, s:s}", "RoleName", r, "PolicyName", name), NULL, NULL) < 0)
             goto out;
@@ -148,7 +148,7 @@ static int remove_extras(struct train_ctx *ctx, bool keep_ours)
     json_array_foreach(json_object_get(out, "AttachedPolicies"), i, v)
     {
         if (keep_ours)
-            app_note_drift(&ctx->app, r, "managed policy attached");
+            train_note_drift(ctx, "iam:role", r, "managed policy attached");
         if (app_write(
                 &ctx->app, r, "iam", "DetachRolePolicy",
                 json_pack("{s:s, s:s}", "RoleName", r, "PolicyArn", train_str(v, "PolicyArn")),
@@ -188,7 +188,10 @@ static int create_role(struct train_ctx *ctx, json_t **role)
 
     snprintf(desc, sizeof(desc), "SageMaker notebook of aviary training environment %s",
              ctx->names.env);
-    app_note_change(&ctx->app, "create", "iam:role", ctx->names.role, NULL);
+    app_note_change(&ctx->app, "create", "iam:role", ctx->names.role,
+                    json_pack("[s, s+]", "trusts: sagemaker.amazonaws.com",
+                              "inline policy " TRAIN_POLICY_NAME ": the bucket ",
+                              ctx->names.bucket));
     if (text == NULL || app_write(&ctx->app, ctx->names.role, "iam", "CreateRole",
                                   json_pack("{s:s, s:s, s:s, s:o}", "RoleName", ctx->names.role,
                                             "AssumeRolePolicyDocument", text, "Description", desc,
@@ -215,7 +218,7 @@ static int converge_trust(struct train_ctx *ctx, const json_t *role)
         rc = 0;
         goto out;
     }
-    app_note_drift(&ctx->app, ctx->names.role, "trust policy changed");
+    train_note_drift(ctx, "iam:role", ctx->names.role, "trust policy changed");
     text = dump(want);
     if (text == NULL ||
         app_write(&ctx->app, ctx->names.role, "iam", "UpdateAssumeRolePolicy",
@@ -251,7 +254,7 @@ static int converge_access(struct train_ctx *ctx)
         goto out;
     }
     if (out != NULL)
-        app_note_drift(&ctx->app, ctx->names.role, "bucket access policy changed");
+        train_note_drift(ctx, "iam:role", ctx->names.role, "bucket access policy changed");
     rc = put_access_policy(ctx);
 out:
     json_decref(want);
@@ -286,7 +289,8 @@ enum app_step training_role_converge(struct train_ctx *ctx)
             remove_extras(ctx, true) != 0)
             goto out;
     }
-    snprintf(ctx->role_arn, sizeof(ctx->role_arn), "%s", train_str(role, "Arn"));
+    snprintf(ctx->role_arn, sizeof(ctx->role_arn), "%s",
+             role == NULL && ctx->app.plan ? TRAIN_PLACEHOLDER : train_str(role, "Arn"));
     res = app_resources(&ctx->app, "role");
     json_object_set_new(res, "roleName", json_string(ctx->names.role));
     json_object_set_new(res, "roleArn", json_string(ctx->role_arn));

@@ -19,6 +19,9 @@
  * version seen by HeadObject, at most 5 GiB) to "data/<last segment of
  * key>", its ETag kept in x-amz-meta-source-etag to skip unchanged sources.
  *
+ * Multipart uploads of these keys that a crash left unfinished are looked
+ * for once an hour (ListMultipartUploads) and aborted when idle for an hour.
+ *
  * Objects of entries removed from spec.data are kept (data is only deleted
  * with the bucket). status.objects lists each entry's object: key, source,
  * size, versionId, sha256 or sourceEtag, previousVersionId after a change. */
@@ -37,13 +40,14 @@
 #include "aws/client.h"
 #include "reconcilers/status.h"
 
-#define KEY_MAX         1024                        /* S3's limit, in bytes */
-#define HASH_CHUNK      (1024u * 1024u)             /* read size while hashing */
-#define MAX_PARTS       10000                       /* S3's limit */
-#define COPY_MAX        (5ull * 1024 * 1024 * 1024) /* CopyObject's limit */
-#define META_SHA        "sha256"
-#define META_SOURCE     "source"
-#define META_SOURCE_TAG "source-etag"
+#define KEY_MAX          1024                        /* S3's limit, in bytes */
+#define HASH_CHUNK       (1024u * 1024u)             /* read size while hashing */
+#define MAX_PARTS        10000                       /* S3's limit */
+#define COPY_MAX         (5ull * 1024 * 1024 * 1024) /* CopyObject's limit */
+#define META_SHA         "sha256"
+#define META_SOURCE      "source"
+#define META_SOURCE_TAG  "source-etag"
+#define UPLOAD_PAGES_MAX 10 /* of ListMultipartUploads / ListParts per look (1000 each) */
 
 struct item {
     const char *path; /* as in the spec */
@@ -409,6 +413,39 @@ out:
     return rc;
 }
 
+/* What uploading f over the object described by head_doc (NULL: none)
+ * changes: ["source: P", "sha256: OLD -> NEW", "size: A -> B bytes",
+ * "upload: ..."]. New reference. */
+static json_t *upload_changes(const struct train_ctx *ctx, const struct item *it,
+                              const struct local_file *f, const json_t *head_doc)
+{
+    const char *old = head_doc ? meta(head_doc, META_SHA) : NULL;
+    unsigned long long parts = ctx->part_size ? (f->size + ctx->part_size - 1) / ctx->part_size : 0;
+    char line[256];
+    json_t *changes = json_array();
+
+    snprintf(line, sizeof(line), "source: %s", it->path);
+    json_array_append_new(changes, json_string(line));
+    snprintf(line, sizeof(line), "sha256: %.64s -> %s", old ? old : "(none)", f->sha);
+    json_array_append_new(changes, json_string(line));
+    if (head_doc != NULL)
+        snprintf(line, sizeof(line), "size: %lld -> %llu bytes",
+                 (long long)json_integer_value(json_object_get(head_doc, "ContentLength")),
+                 (unsigned long long)f->size);
+    else
+        snprintf(line, sizeof(line), "size: %llu bytes", (unsigned long long)f->size);
+    json_array_append_new(changes, json_string(line));
+    if (f->size > ctx->multipart_threshold)
+        snprintf(line, sizeof(line), "upload: multipart, %llu parts of up to %zu MiB%s", parts,
+                 ctx->part_size / (1024 * 1024),
+                 head_doc ? " (a new version; the previous one is kept)" : "");
+    else
+        snprintf(line, sizeof(line), "upload: PutObject%s",
+                 head_doc ? " (a new version; the previous one is kept)" : "");
+    json_array_append_new(changes, json_string(line));
+    return changes;
+}
+
 /* One local file: hash, compare, upload when different. Fills entry. */
 static int sync_local(struct train_ctx *ctx, size_t index, const struct item *it, json_t *cache,
                       json_t *entry)
@@ -421,7 +458,7 @@ static int sync_local(struct train_ctx *ctx, size_t index, const struct item *it
 
     if (open_local(ctx, index, it, &f) != 0 || hash_local(ctx, it, &f, cache) != 0)
         goto out;
-    found = head(ctx, ctx->names.bucket, it->key, &h);
+    found = ctx->bucket_planned ? 0 : head(ctx, ctx->names.bucket, it->key, &h);
     if (found < 0)
         goto out;
     have = found ? meta(h, META_SHA) : NULL;
@@ -429,15 +466,14 @@ static int sync_local(struct train_ctx *ctx, size_t index, const struct item *it
         json_integer_value(json_object_get(h, "ContentLength")) == (json_int_t)f.size) {
         snprintf(version, sizeof(version), "%s", train_str(h, "VersionId"));
     } else {
-        char what[128];
-        snprintf(what, sizeof(what), "%s (%llu bytes%s)", it->path, (unsigned long long)f.size,
-                 f.size > ctx->multipart_threshold ? ", multipart" : "");
-        if ((f.size > ctx->multipart_threshold
-                 ? put_multipart(ctx, it, &f, version, sizeof(version))
-                 : put_single(ctx, it, &f, version, sizeof(version))) != 0)
+        json_t *changes = upload_changes(ctx, it, &f, found ? h : NULL);
+        if (!ctx->app.plan && (f.size > ctx->multipart_threshold
+                                   ? put_multipart(ctx, it, &f, version, sizeof(version))
+                                   : put_single(ctx, it, &f, version, sizeof(version))) != 0) {
+            json_decref(changes);
             goto out;
-        app_note_change(&ctx->app, found ? "update" : "create", "s3:object", it->key,
-                        json_pack("[s+]", "from ", what));
+        }
+        app_note_change(&ctx->app, found ? "update" : "create", "s3:object", it->key, changes);
         if (found && train_str(h, "VersionId")[0])
             json_object_set_new(entry, "previousVersionId", json_string(train_str(h, "VersionId")));
     }
@@ -486,7 +522,7 @@ static int sync_s3(struct train_ctx *ctx, size_t index, const struct item *it, j
                  index, it->path);
         goto out;
     }
-    found = head(ctx, ctx->names.bucket, it->key, &dst);
+    found = ctx->bucket_planned ? 0 : head(ctx, ctx->names.bucket, it->key, &dst);
     if (found < 0)
         goto out;
     have = found ? meta(dst, META_SOURCE_TAG) : NULL;
@@ -507,7 +543,8 @@ static int sync_s3(struct train_ctx *ctx, size_t index, const struct item *it, j
                       &out, NULL) < 0)
             goto out;
         app_note_change(&ctx->app, found ? "update" : "create", "s3:object", it->key,
-                        json_pack("[s+]", "copied from ", it->path));
+                        json_pack("[s+, s+++]", "copied from ", it->path,
+                                  "source ETag: ", have ? have : "(none)", " -> ", etag));
         if (found && train_str(dst, "VersionId")[0])
             json_object_set_new(entry, "previousVersionId",
                                 json_string(train_str(dst, "VersionId")));
@@ -520,6 +557,149 @@ out:
     json_decref(out);
     json_decref(dst);
     json_decref(src);
+    return rc;
+}
+
+/* ---- uploads left behind by a crash ------------------------------------------ */
+
+/* True when key is one aviary uploads to for this environment: an entry of
+ * spec.data now, or one in the status of the last pass. */
+static bool our_key(const struct train_ctx *ctx, const struct item *items, size_t count,
+                    const char *key)
+{
+    const json_t *o;
+    size_t i;
+
+    for (i = 0; i < count; i++)
+        if (strcmp(items[i].key, key) == 0)
+            return true;
+    json_array_foreach(json_object_get(ctx->app.status, "objects"), i, o)
+    {
+        if (strcmp(train_str(o, "key"), key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The time of an upload's newest part (initiated when it has none), paging
+ * through ListParts. Returns 1 with *last, 0 when the upload is gone, -1. */
+static int last_activity(struct train_ctx *ctx, const char *key, const char *upload_id,
+                         double initiated, double *last)
+{
+    json_int_t marker = 0;
+    struct aws_error err;
+    json_t *out = NULL;
+    const json_t *p;
+    size_t i;
+
+    *last = initiated;
+    for (int page = 0; page < UPLOAD_PAGES_MAX; page++) {
+        json_t *in = json_pack("{s:s, s:s, s:s, s:i}", "Bucket", ctx->names.bucket, "Key", key,
+                               "UploadId", upload_id, "MaxParts", 1000);
+        if (marker > 0)
+            json_object_set_new(in, "PartNumberMarker", json_integer(marker));
+        if (app_read(&ctx->app, key, "s3", "ListParts", in, &out, &err) != 0) {
+            if (!train_is_code(&err, "NoSuchUpload"))
+                return -1;
+            train_forget_error(ctx);
+            return 0;
+        }
+        json_array_foreach(json_object_get(out, "Parts"), i, p)
+        {
+            double t = json_number_value(json_object_get(p, "LastModified"));
+            if (t > *last)
+                *last = t;
+        }
+        marker = json_integer_value(json_object_get(out, "NextPartNumberMarker"));
+        if (!json_is_true(json_object_get(out, "IsTruncated")) || marker <= 0) {
+            json_decref(out);
+            return 1;
+        }
+        json_decref(out);
+        out = NULL;
+    }
+    return 1; /* 10,000 parts seen: S3's maximum */
+}
+
+/* Looks at one listed upload; aborts it when it is aviary's and idle for
+ * TRAIN_ORPHAN_AGE_S. Returns 0 or -1. */
+static int abort_if_orphan(struct train_ctx *ctx, const struct item *items, size_t count,
+                           const json_t *u)
+{
+    const char *key = train_str(u, "Key"), *id = train_str(u, "UploadId");
+    double initiated = json_number_value(json_object_get(u, "Initiated"));
+    double now = (double)ctx->app.req->now, last;
+    struct aws_error err;
+    char started[21], line[160];
+    int found;
+
+    if (!our_key(ctx, items, count, key) || *id == '\0' || now - initiated < TRAIN_ORPHAN_AGE_S)
+        return 0;
+    found = last_activity(ctx, key, id, initiated, &last);
+    if (found <= 0 || now - last < TRAIN_ORPHAN_AGE_S)
+        return found < 0 ? -1 : 0;
+    status_format_time((int64_t)initiated, started);
+    snprintf(line, sizeof(line),
+             "initiated %s, idle for %.0f minutes: left by an interrupted upload", started,
+             (now - last) / 60.0);
+    app_note_change(&ctx->app, "delete", "s3:multipart-upload", key,
+                    json_pack("[s+, s]", "upload id ", id, line));
+    if (app_write(
+            &ctx->app, key, "s3", "AbortMultipartUpload",
+            json_pack("{s:s, s:s, s:s}", "Bucket", ctx->names.bucket, "Key", key, "UploadId", id),
+            NULL, &err) < 0) {
+        if (!train_is_code(&err, "NoSuchUpload")) /* completed or aborted meanwhile */
+            return -1;
+        train_forget_error(ctx);
+    }
+    return 0;
+}
+
+/* Aborts the multipart uploads of aviary's data keys that a crash left
+ * behind (S3 bills their parts until they are aborted). Looked for once
+ * per TRAIN_UPLOADS_CHECK_S (status.resources.data.uploadsCheckedAt); the
+ * bucket's lifecycle rule (training_bucket.c) is the backstop that needs
+ * no aviary. Returns 0 or -1. */
+static int abort_orphans(struct train_ctx *ctx, const struct item *items, size_t count)
+{
+    json_t *res = app_resources(&ctx->app, "data"), *out = NULL;
+    int64_t now = ctx->app.req->now;
+    json_int_t checked = json_integer_value(json_object_get(res, "uploadsCheckedAt"));
+    char key_marker[KEY_MAX + 1] = "", id_marker[1024] = "";
+    const json_t *u;
+    size_t i;
+    int rc = -1;
+
+    if (ctx->bucket_planned ||
+        (checked > 0 && now >= checked && now - checked < TRAIN_UPLOADS_CHECK_S))
+        return 0;
+    for (int page = 0; page < UPLOAD_PAGES_MAX; page++) {
+        json_t *in = json_pack("{s:s, s:s}", "Bucket", ctx->names.bucket, "Prefix", "data/");
+        if (key_marker[0]) {
+            json_object_set_new(in, "KeyMarker", json_string(key_marker));
+            if (id_marker[0])
+                json_object_set_new(in, "UploadIdMarker", json_string(id_marker));
+        }
+        if (app_read(&ctx->app, ctx->names.bucket, "s3", "ListMultipartUploads", in, &out, NULL) !=
+            0)
+            goto out;
+        json_array_foreach(json_object_get(out, "Uploads"), i, u)
+        {
+            if (abort_if_orphan(ctx, items, count, u) != 0)
+                goto out;
+        }
+        if (!json_is_true(json_object_get(out, "IsTruncated")) ||
+            train_str(out, "NextKeyMarker")[0] == '\0')
+            break;
+        snprintf(key_marker, sizeof(key_marker), "%s", train_str(out, "NextKeyMarker"));
+        snprintf(id_marker, sizeof(id_marker), "%s", train_str(out, "NextUploadIdMarker"));
+        json_decref(out);
+        out = NULL;
+    }
+    json_object_set_new(res, "uploadsCheckedAt", json_integer(now));
+    rc = 0;
+out:
+    json_decref(out);
     return rc;
 }
 
@@ -575,6 +755,10 @@ enum app_step training_upload_converge(struct train_ctx *ctx)
         }
         json_object_set_new(app_resources(&ctx->app, "data"), "files", kept);
     }
+    /* After this pass's own uploads (complete or aborted by now), before
+     * status.objects forgets the keys of entries removed from the spec. */
+    if (abort_orphans(ctx, items, count) != 0)
+        goto out;
     json_object_set(ctx->app.status, "objects", objects);
     step = APP_STEP_READY;
 out:

@@ -253,9 +253,10 @@ _place("AutoScalingEcsServices", "application-autoscaling:RegisterScalableTarget
 _place("S3TrainingBuckets", "s3:CreateBucket", "s3:DeleteBucket", "s3:GetBucketTagging", "s3:PutBucketTagging",
        "s3:GetBucketVersioning", "s3:PutBucketVersioning", "s3:GetEncryptionConfiguration",
        "s3:PutEncryptionConfiguration", "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock",
-       "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+       "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads",
+       "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration")
 _place("S3TrainingObjects", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
-       "s3:DeleteObjectVersion", "s3:AbortMultipartUpload")
+       "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 _place("S3ListSources", "s3:ListBucket")
 _place("S3ReadSources", "s3:GetObject", "s3:GetObjectVersion")
 _place("SageMakerCreateTagged", "sagemaker:CreateNotebookInstance", "sagemaker:AddTags")

@@ -3,7 +3,8 @@
  * passes (also after a lost status), upload / skip / new version, multipart
  * uploads (and their abort), server-side copies of s3:// sources, the
  * notebook's lifecycle (stop, start, type change), deletion with and
- * without deleteData, resources of other owners. The emulator's clock is
+ * without deleteData, resources of other owners, the lifecycle rule
+ * aborting incomplete uploads, uploads left by a crash, plan mode. The emulator's clock is
  * advanced by each requested wait instead of sleeping. Test main thread. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -307,6 +308,18 @@ static void test_create_settings_and_quiet_passes(void **state)
     out = aws("s3", "GetBucketVersioning", json_pack("{s:s}", "Bucket", b));
     assert_string_equal(sget(out, "Status"), "Enabled");
     json_decref(out);
+    out = aws("s3", "GetBucketLifecycleConfiguration", json_pack("{s:s}", "Bucket", b));
+    assert_int_equal(json_array_size(json_object_get(out, "Rules")), 1);
+    assert_string_equal(sget(json_array_get(json_object_get(out, "Rules"), 0), "ID"),
+                        TRAIN_LIFECYCLE_RULE_ID);
+    assert_string_equal(sget(json_array_get(json_object_get(out, "Rules"), 0), "Status"),
+                        "Enabled");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_array_get(json_object_get(out, "Rules"), 0),
+                                         "AbortIncompleteMultipartUpload"),
+                         "DaysAfterInitiation")),
+                     1);
+    json_decref(out);
     out = aws("s3", "GetBucketTagging", json_pack("{s:s}", "Bucket", b));
     assert_string_equal(app_tag_value(json_object_get(out, "TagSet"), "aviary.io/training"),
                         "tr-create");
@@ -375,10 +388,12 @@ static void test_create_settings_and_quiet_passes(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(f->status, "lastReconcile"), "writes")),
         0);
-    /* Reads: 5 bucket, 1 HeadObject, 4 role, 5 network, 1 notebook. */
+    /* Reads: 6 bucket, 1 HeadObject, 4 role, 5 network, 1 notebook (the
+     * uploads in progress were looked at in the first pass: not again
+     * within the hour). */
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(f->status, "lastReconcile"), "reads")),
-        16);
+        17);
 
     /* A lost status: the same bucket is found (derived name), nothing is created. */
     objects_copy = json_deep_copy(json_object_get(f->status, "objects"));
@@ -515,7 +530,7 @@ static enum app_step upload_pass(struct fx *f, size_t threshold, size_t part, ch
     enum app_step step;
 
     f->req.now = (int64_t)time(NULL);
-    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status, false), 0);
     ctx.multipart_threshold = threshold;
     ctx.part_size = part;
     step = training_bucket_converge(&ctx);
@@ -808,13 +823,13 @@ static void test_kms_encryption_and_key_policy(void **state)
 
     (void)state;
     /* SSE-S3 first, then the spec names a key: the encryption is switched. */
-    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status, false), 0);
     assert_int_equal(training_bucket_converge(&ctx), APP_STEP_READY);
     train_ctx_clear(&ctx);
     snprintf(b, sizeof(b), "%s", bucket(f));
     set_spec(f, "kmsKeyId", json_string("alias/training"));
     before = calls("PutBucketEncryption");
-    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status, false), 0);
     assert_int_equal(training_bucket_converge(&ctx), APP_STEP_READY);
     assert_int_equal(training_role_converge(&ctx), APP_STEP_READY);
     train_ctx_clear(&ctx);
@@ -837,11 +852,300 @@ static void test_kms_encryption_and_key_policy(void **state)
     json_decref(policy);
     /* Converged: nothing more to write. */
     before = writes();
-    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status), 0);
+    assert_int_equal(train_ctx_init(&ctx, &f->req, f->status, false), 0);
     assert_int_equal(training_bucket_converge(&ctx), APP_STEP_READY);
     assert_int_equal(training_role_converge(&ctx), APP_STEP_READY);
     train_ctx_clear(&ctx);
     assert_int_equal(writes(), before);
+    fx_free(f);
+}
+
+/* ---- lifecycle rule, uploads left by a crash, plan mode ------------------------ */
+
+static double clock_offset(void)
+{
+    json_t *out = test_emulator_control(&emu, "GET", "clock", NULL);
+    double off;
+
+    assert_non_null(out);
+    off = json_number_value(json_object_get(out, "offset"));
+    json_decref(out);
+    return off;
+}
+
+static void set_clock_offset(double offset)
+{
+    json_t *body = json_pack("{s:f}", "offset", offset);
+
+    json_decref(test_emulator_control(&emu, "POST", "clock", body));
+    json_decref(body);
+}
+
+static const json_t *rule_by_id(const json_t *rules, const char *id)
+{
+    const json_t *r;
+    size_t i;
+
+    json_array_foreach(rules, i, r)
+    {
+        if (strcmp(sget(r, "ID"), id) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+static void test_lifecycle_rule_reverted_other_rules_kept(void **state)
+{
+    struct fx *f = fx_new("tr-life", "{\"data\": [{\"path\": \"data/train.csv\"}]}");
+    json_t *out, *foreign;
+    const json_t *ours;
+    char error[1024], b[64];
+    int puts;
+
+    (void)state;
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    snprintf(b, sizeof(b), "%s", bucket(f));
+    /* By hand: our rule made to wait 5 days, and a rule of the user's. */
+    foreign = json_pack("{s:s, s:s, s:{s:s}, s:{s:i}}", "ID", "expire-scratch", "Status", "Enabled",
+                        "Filter", "Prefix", "scratch/", "Expiration", "Days", 30);
+    json_decref(
+        aws("s3", "PutBucketLifecycleConfiguration",
+            json_pack("{s:s, s:{s:[{s:s, s:s, s:{s:s}, s:{s:i}}, O]}}", "Bucket", b,
+                      "LifecycleConfiguration", "Rules", "ID", TRAIN_LIFECYCLE_RULE_ID, "Status",
+                      "Enabled", "Filter", "Prefix", "", "AbortIncompleteMultipartUpload",
+                      "DaysAfterInitiation", 5, foreign)));
+    puts = calls("PutBucketLifecycleConfiguration");
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    assert_int_equal(calls("PutBucketLifecycleConfiguration"), puts + 1);
+    assert_true(has_event(f, "DriftCorrected", b));
+    out = aws("s3", "GetBucketLifecycleConfiguration", json_pack("{s:s}", "Bucket", b));
+    assert_int_equal(json_array_size(json_object_get(out, "Rules")), 2);
+    ours = rule_by_id(json_object_get(out, "Rules"), TRAIN_LIFECYCLE_RULE_ID);
+    assert_non_null(ours);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(ours, "AbortIncompleteMultipartUpload"),
+                                           "DaysAfterInitiation")),
+        1);
+    assert_true(
+        json_equal((json_t *)rule_by_id(json_object_get(out, "Rules"), "expire-scratch"), foreign));
+    json_decref(out);
+
+    /* Converged: read, not written. */
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    assert_int_equal(calls("PutBucketLifecycleConfiguration"), puts + 1);
+
+    /* Our rule removed by hand (only the user's left): added back. */
+    json_decref(aws(
+        "s3", "PutBucketLifecycleConfiguration",
+        json_pack("{s:s, s:{s:[O]}}", "Bucket", b, "LifecycleConfiguration", "Rules", foreign)));
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    out = aws("s3", "GetBucketLifecycleConfiguration", json_pack("{s:s}", "Bucket", b));
+    assert_int_equal(json_array_size(json_object_get(out, "Rules")), 2);
+    assert_non_null(rule_by_id(json_object_get(out, "Rules"), TRAIN_LIFECYCLE_RULE_ID));
+    json_decref(out);
+    json_decref(foreign);
+    fx_free(f);
+}
+
+static const char *create_upload(const char *b, const char *key, char *id, size_t size)
+{
+    json_t *out =
+        aws("s3", "CreateMultipartUpload", json_pack("{s:s, s:s}", "Bucket", b, "Key", key));
+
+    snprintf(id, size, "%s", sget(out, "UploadId"));
+    json_decref(out);
+    return id;
+}
+
+static bool upload_listed(const char *b, const char *id)
+{
+    json_t *out = aws("s3", "ListMultipartUploads", json_pack("{s:s}", "Bucket", b));
+    const json_t *u;
+    size_t i;
+    bool found = false;
+
+    json_array_foreach(json_object_get(out, "Uploads"), i, u)
+    {
+        if (strcmp(sget(u, "UploadId"), id) == 0)
+            found = true;
+    }
+    json_decref(out);
+    return found;
+}
+
+static void test_orphaned_multipart_uploads_aborted(void **state)
+{
+    struct fx *f = fx_new("tr-orphan", "{\"data\": [{\"path\": \"data/train.csv\"}]}");
+    struct aws_blob part = {(const unsigned char *)"x", 1};
+    struct aws_call_options opts = {&part, NULL, 0};
+    struct aws_error err;
+    char error[1024], b[64], stale[1024], busy[1024], foreign[1024];
+    json_t *in, *out = NULL;
+    double offset;
+    int lists, aborts;
+
+    (void)state;
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    snprintf(b, sizeof(b), "%s", bucket(f));
+    /* Two hours ago: an upload of our key that a crash interrupted, one
+     * still receiving parts (another process's), one of a key not ours. */
+    offset = clock_offset();
+    set_clock_offset(-7200);
+    create_upload(b, "data/data/train.csv", stale, sizeof(stale));
+    create_upload(b, "data/data/train.csv", busy, sizeof(busy));
+    create_upload(b, "data/notebook-output.csv", foreign, sizeof(foreign));
+    set_clock_offset(0);
+    in = json_pack("{s:s, s:s, s:s, s:i}", "Bucket", b, "Key", "data/data/train.csv", "UploadId",
+                   busy, "PartNumber", 1);
+    if (aws_call_ex(emu.client, "s3", "UploadPart", in, &opts, &out, &err) != 0)
+        fail_msg("UploadPart: %s", err.message);
+    json_decref(in);
+    json_decref(out);
+    set_clock_offset(offset);
+
+    /* Looked for at most once an hour. */
+    lists = calls("ListMultipartUploads");
+    aborts = calls("AbortMultipartUpload");
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    assert_int_equal(calls("ListMultipartUploads"), lists);
+    json_object_set_new(json_object_get(json_object_get(f->status, "resources"), "data"),
+                        "uploadsCheckedAt",
+                        json_integer((json_int_t)time(NULL) - TRAIN_UPLOADS_CHECK_S - 1));
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    assert_int_equal(calls("ListMultipartUploads"), lists + 1);
+    assert_int_equal(calls("AbortMultipartUpload"), aborts + 1);
+    assert_false(upload_listed(b, stale));
+    assert_true(upload_listed(b, busy));
+    assert_true(upload_listed(b, foreign));
+    assert_true(has_event(f, "Deleted", "s3:multipart-upload data/data/train.csv"));
+    fx_free(f);
+}
+
+/* Whether actions (plan entries) hold one with action, resource, name and
+ * (when not NULL) a change line or call containing needle. */
+static bool planned(const json_t *actions, const char *action, const char *resource,
+                    const char *name, const char *needle)
+{
+    const json_t *a, *c;
+    size_t i, j;
+
+    json_array_foreach(actions, i, a)
+    {
+        if (strcmp(sget(a, "action"), action) != 0 || strcmp(sget(a, "resource"), resource) != 0 ||
+            (name != NULL && strcmp(sget(a, "name"), name) != 0))
+            continue;
+        if (needle == NULL)
+            return true;
+        json_array_foreach(json_object_get(a, "changes"), j, c)
+        {
+            if (strstr(json_string_value(c), needle) != NULL)
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool call_planned(const json_t *actions, const char *call)
+{
+    const json_t *a;
+    size_t i;
+
+    json_array_foreach(actions, i, a)
+    {
+        if (strcmp(sget(a, "call"), call) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A plan of f: its entries (caller decrefs). No write reaches the emulator. */
+static json_t *plan(struct fx *f)
+{
+    json_t *actions = json_array(), *scratch = status_new("TrainingEnvironment", f->name);
+    struct reconcile_result res = {0};
+    int before = writes();
+
+    f->req.now = (int64_t)time(NULL);
+    training_reconcile_once(&f->req, scratch, &res, true, actions);
+    if (res.outcome == RECONCILE_ERROR || res.outcome == RECONCILE_INVALID)
+        fail_msg("plan: %s", res.error);
+    assert_int_equal(writes(), before);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(scratch, "lastReconcile"), "writes")),
+        0);
+    json_decref(scratch);
+    return actions;
+}
+
+static void sha_text(const char *text, char sha[65])
+{
+    struct aws_buf b = {(char *)text, strlen(text), 0, 0};
+
+    body_sha(&b, sha);
+}
+
+static void test_plan_lists_changes_and_writes_nothing(void **state)
+{
+    struct fx *f = fx_new("tr-plan", "{\"data\": [{\"path\": \"data/train.csv\"}], "
+                                     "\"instanceType\": \"ml.t3.medium\", \"running\": true, "
+                                     "\"network\": {\"cidr\": \"10.70.0.0/16\"}}");
+    char sha1[65], sha2[65], line[200];
+    json_t *actions;
+
+    (void)state;
+    sha_text("a,b\n1,2\n3,4\n", sha1);
+    /* From nothing: everything is created. */
+    actions = plan(f);
+    assert_true(planned(actions, "create", "s3:bucket", NULL, "lifecycle: abort incomplete"));
+    assert_true(call_planned(actions, "s3.CreateBucket"));
+    assert_true(call_planned(actions, "s3.PutBucketLifecycleConfiguration"));
+    snprintf(line, sizeof(line), "sha256: (none) -> %s", sha1);
+    assert_true(planned(actions, "create", "s3:object", "data/data/train.csv", line));
+    assert_true(planned(actions, "create", "iam:role", "aviary-tr-plan-notebook", NULL));
+    assert_true(planned(actions, "create", "ec2:vpc", NULL, "cidr: 10.70.0.0/16"));
+    assert_true(planned(actions, "create", "ec2:security-group", NULL, NULL));
+    assert_true(planned(actions, "create", "sagemaker:notebook-instance", "tr-plan",
+                        "instanceType: ml.t3.medium"));
+    assert_false(call_planned(actions, "s3.PutObject")); /* no bytes read for the bucket */
+    json_decref(actions);
+
+    /* Applied: nothing to do. */
+    settle(f, false);
+    actions = plan(f);
+    if (json_array_size(actions) != 0)
+        fail_msg("plan after apply: %s", json_dumps(actions, 0));
+    json_decref(actions);
+
+    /* New data and a larger instance: a new version, stop-update-start. */
+    write_file(f, "data/train.csv", "a,b\n1,2\n3,4\n5,6\n");
+    sha_text("a,b\n1,2\n3,4\n5,6\n", sha2);
+    set_spec(f, "instanceType", json_string("ml.t3.large"));
+    actions = plan(f);
+    snprintf(line, sizeof(line), "sha256: %s -> %s", sha1, sha2);
+    assert_true(planned(actions, "update", "s3:object", "data/data/train.csv", line));
+    assert_true(planned(actions, "update", "s3:object", "data/data/train.csv", "size: 12 -> 16"));
+    assert_true(planned(actions, "update", "sagemaker:notebook-instance", "tr-plan",
+                        "instanceType: ml.t3.medium -> ml.t3.large"));
+    assert_true(call_planned(actions, "sagemaker.StopNotebookInstance"));
+    assert_true(call_planned(actions, "sagemaker.UpdateNotebookInstance"));
+    assert_true(call_planned(actions, "sagemaker.StartNotebookInstance"));
+    assert_false(planned(actions, "create", "s3:bucket", NULL, NULL));
+    json_decref(actions);
+
+    /* Drift shows as an update of its own. */
+    json_decref(aws("s3", "PutBucketVersioning",
+                    json_pack("{s:s, s:{s:s}}", "Bucket", bucket(f), "VersioningConfiguration",
+                              "Status", "Suspended")));
+    actions = plan(f);
+    assert_true(planned(actions, "update", "s3:bucket-versioning", NULL, "versioning not enabled"));
+    json_decref(actions);
     fx_free(f);
 }
 
@@ -858,6 +1162,9 @@ int main(void)
         cmocka_unit_test(test_delete_with_data),
         cmocka_unit_test(test_foreign_role_is_not_touched),
         cmocka_unit_test(test_kms_encryption_and_key_policy),
+        cmocka_unit_test(test_lifecycle_rule_reverted_other_rules_kept),
+        cmocka_unit_test(test_orphaned_multipart_uploads_aborted),
+        cmocka_unit_test(test_plan_lists_changes_and_writes_nothing),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
