@@ -22,8 +22,10 @@
 #define APP_TAG_SLOT             "aviary.io/slot"
 #define APP_TAG_REVISION         "aviary.io/revision"
 
-/* The IAM task execution role shared by every application in the account
- * (created once, reused, never deleted by an application's deletion). */
+/* The IAM task execution role that earlier versions shared between all
+ * applications. Today each application has its own roles (roles.h); this
+ * one is only cleared of the applications' old grants, never created or
+ * deleted. */
 #define APP_EXECUTION_ROLE "aviary-ecs-task-execution"
 
 /* Names derived from metadata.name (a DNS label of at most 28 characters,
@@ -165,7 +167,11 @@ json_t *app_resources(struct app_ctx *ctx, const char *concern);
  *                 elasticIpAllocationId, natRoute, lbTestPort (network.c's own
  *                 bookkeeping)
  *  registry:      repositoryName, repositoryArn, repositoryUri (also status.registryUri)
- *  cluster:       clusterName, clusterArn, executionRoleArn, logGroup
+ *  cluster:       clusterName, clusterArn, executionRoleArn, taskRoleArn (the
+ *                 application's own roles, roles.h), logGroup; roles.c's
+ *                 bookkeeping: executionRoleArnPolicy, taskRoleArnPolicy (the
+ *                 inline documents last written), legacyGrant,
+ *                 legacyGrantCheckedAt
  *  loadbalancer:  loadBalancerArn, dnsName, lbDimension ("app/NAME/ID"),
  *                 httpListenerArn, httpsListenerArn (or absent),
  *                 targetGroupArns [2] (slot a, slot b), tgDimensions [2]
@@ -190,7 +196,7 @@ enum app_step network_converge(struct app_ctx *ctx);
 enum app_step network_delete(struct app_ctx *ctx);
 enum app_step registry_converge(struct app_ctx *ctx);
 enum app_step registry_delete(struct app_ctx *ctx);
-enum app_step cluster_converge(struct app_ctx *ctx); /* IAM role, log group, ECS cluster */
+enum app_step cluster_converge(struct app_ctx *ctx); /* IAM roles, log group, ECS cluster */
 enum app_step cluster_delete(struct app_ctx *ctx);
 enum app_step loadbalancer_converge(struct app_ctx *ctx);
 enum app_step loadbalancer_delete(struct app_ctx *ctx);
