@@ -575,9 +575,18 @@ out:
     return rc;
 }
 
-/* 1 when a deployment of one of the application's services runs a task
- * definition whose execution role is shared_arn (its tasks still need the
- * old grant to start), 0 when none does, -1 on a failed call. */
+static bool has_tasks(const json_t *o)
+{
+    return json_integer_value(json_object_get(o, "desiredCount")) > 0 ||
+           json_integer_value(json_object_get(o, "runningCount")) > 0 ||
+           json_integer_value(json_object_get(o, "pendingCount")) > 0;
+}
+
+/* 1 when a deployment with tasks (desired, running or pending) of one of
+ * the application's services runs a task definition whose execution role
+ * is shared_arn (its tasks still need the old grant to start), 0 when none
+ * does, -1 on a failed call. A slot scaled to zero does not count: it is
+ * given the current task definition before it is scaled up again. */
 static int legacy_grant_in_use(struct app_ctx *ctx, const char *shared_arn)
 {
     json_t *out = NULL, *seen = json_array();
@@ -598,14 +607,17 @@ static int legacy_grant_in_use(struct app_ctx *ctx, const char *shared_arn)
     }
     json_array_foreach(json_object_get(out, "services"), i, s)
     {
-        if (strcmp(jstr(s, "status"), "INACTIVE") == 0)
+        const json_t *deps = json_object_get(s, "deployments");
+
+        if (strcmp(jstr(s, "status"), "INACTIVE") == 0 || !has_tasks(s))
             continue;
-        if (!has_value(seen, jstr(s, "taskDefinition")) && jstr(s, "taskDefinition")[0])
+        if (json_array_size(deps) == 0 && jstr(s, "taskDefinition")[0] &&
+            !has_value(seen, jstr(s, "taskDefinition")))
             json_array_append_new(seen, json_string(jstr(s, "taskDefinition")));
-        json_array_foreach(json_object_get(s, "deployments"), j, d)
+        json_array_foreach(deps, j, d)
         {
             const char *td = jstr(d, "taskDefinition");
-            if (td[0] && !has_value(seen, td))
+            if (td[0] && has_tasks(d) && !has_value(seen, td))
                 json_array_append_new(seen, json_string(td));
         }
     }

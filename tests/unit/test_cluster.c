@@ -487,9 +487,9 @@ static void make_legacy_role(struct fx *f)
     }
 }
 
-/* A service "beta-a" in cluster aviary-beta running a task definition
- * whose execution role is the shared one (an application deployed by an
- * earlier version). */
+/* A service "beta-a" in cluster aviary-beta with one task of a task
+ * definition whose execution role is the shared one (an application
+ * deployed by an earlier version). */
 static void make_legacy_service(struct fx *f)
 {
     json_t *o;
@@ -527,7 +527,7 @@ static void make_legacy_service(struct fx *f)
         call(f, "ecs", "CreateService",
              json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:{s:[s], s:[s]}}}", "cluster", "aviary-beta",
                        "serviceName", "beta-a", "taskDefinition", "aviary-beta:1", "desiredCount",
-                       0, "launchType", "FARGATE", "networkConfiguration", "awsvpcConfiguration",
+                       1, "launchType", "FARGATE", "networkConfiguration", "awsvpcConfiguration",
                        "subnets", subnet, "securityGroups", sg)));
 }
 
@@ -574,11 +574,11 @@ static void test_legacy_grant_migration(void **state)
         call_code(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE)), "");
     assert_int_equal(run(f, 0, false, false).writes, 0);
 
-    /* beta's service moves to a task definition with its own role: the
-     * next check removes beta's old grant. */
-    json_decref(call(
-        f, "ecs", "DeleteService",
-        json_pack("{s:s, s:s, s:b}", "cluster", "aviary-beta", "service", "beta-a", "force", 1)));
+    /* beta's service with the old task definition scaled to zero (its
+     * tasks stop): the next check removes beta's old grant. */
+    json_decref(call(f, "ecs", "UpdateService",
+                     json_pack("{s:s, s:s, s:i}", "cluster", "aviary-beta", "service", "beta-a",
+                               "desiredCount", 0)));
     res = json_object_get(json_object_get(f->status[1], "resources"), "cluster");
     json_object_set_new((json_t *)res, "legacyGrantCheckedAt", json_integer(0));
     for (int i = 0; i < 100; i++) {
