@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "reconcilers/rollout.h"
 #include "reconcilers/status.h"
@@ -169,10 +170,20 @@ static void teardown(struct app_ctx *ctx, struct reconcile_result *res)
     res->outcome = RECONCILE_DONE;
 }
 
+/* Elapsed time of this reconcile (not the injectable wall clock). */
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void application_reconcile(const struct reconcile_request *req, json_t *status,
                            struct reconcile_result *res, bool plan, json_t *plan_actions)
 {
     struct app_ctx ctx;
+    int64_t started = monotonic_ms();
 
     app_ctx_init(&ctx, req, status, plan);
     if (req->aws == NULL) {
@@ -188,6 +199,13 @@ void application_reconcile(const struct reconcile_request *req, json_t *status,
     json_object_set_new(status, "lastReconcile",
                         json_pack("{s:i, s:i}", "reads", ctx.reads, "writes", ctx.writes));
     app_ctx_clear(&ctx);
+    /* The waits were computed from req->now_ms, the reconcile's start; the
+     * queue counts them from its end: take the time spent off, so a round
+     * or a pause due at an instant starts then, not one reconcile later. */
+    if (res->outcome == RECONCILE_REQUEUE_AFTER && res->requeue_after_ms > 1) {
+        long spent = (long)(monotonic_ms() - started);
+        res->requeue_after_ms = spent < res->requeue_after_ms ? res->requeue_after_ms - spent : 1;
+    }
 }
 
 static void application_reconcile_entry(const struct reconcile_request *req, json_t *status,

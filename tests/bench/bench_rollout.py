@@ -225,8 +225,9 @@ def bench_reaction(work):
             # The gap before GetMetricData: building the queries and the
             # batcher's gathering wait (20 ms), part of aviary's own time.
             gmd = [i for i, c in enumerate(calls) if c[2] == "GetMetricData"]
-            gather = (calls[gmd[-1]][0] - calls[gmd[-1] - 1][1]) if gmd and gmd[-1] > 0 \
-                else float("nan")
+            # (GetMetricData is the reconcile's first call on the requeue path)
+            gather = (calls[gmd[-1]][0] - (calls[gmd[-1] - 1][1] if gmd[-1] > 0 else s)) \
+                if gmd else float("nan")
             print(f"  {interval:>7}s {t_back - t_canary:>16.3f}s {t_back - w_end:>22.3f}s "
                   f"{s - w_end:>5.2f}s {own * 1000:>9.1f}ms {aws_time * 1000:>15.1f}ms  "
                   f"{len(calls)} calls: ... {', '.join(c[2] for c in calls[-4:])}")
