@@ -33,8 +33,10 @@
 
 #define DAEMON_WORKERS_MAX 64
 #define KEY_MAX            WORKQUEUE_KEY_MAX
-#define DAEMON_ARENAS      1  /* malloc arenas (M_ARENA_MAX) */
-#define TRIM_AFTER_FILES   32 /* malloc_trim after an event that loaded this many files */
+#define DAEMON_ARENAS      1            /* malloc arenas (M_ARENA_MAX) */
+#define TRIM_THRESHOLD     (128 * 1024) /* M_TRIM_THRESHOLD, glibc's initial value */
+#define TRIM_CHECK_MS      2000         /* idle malloc_trim check */
+#define TRIM_AFTER_FILES   32           /* malloc_trim after an event that loaded this many files */
 
 /* A desired set's objects sorted by kind and name, for lookups by key. */
 struct set_index {
@@ -52,7 +54,7 @@ struct daemon {
     const struct daemon_config *cfg;
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
-    uv_timer_t resync, grace;
+    uv_timer_t resync, grace, trim;
     struct httpd *httpd;
     struct source_dir *dir;
     struct source_s3 *s3;
@@ -73,6 +75,7 @@ struct daemon {
     struct set_index current_index; /* current_set by key */
     bool *current_applied;          /* per current_set object: applied as valid */
     struct aws_client *aws;         /* owned; NULL when nothing needs AWS */
+    unsigned long trimmed_at_seq;   /* reconcile_seq at the last idle malloc_trim */
 };
 
 static int64_t wall_seconds(void)
@@ -705,6 +708,26 @@ static void on_resync(uv_timer_t *t)
     store_foreach(d->store, resync_key, resync_visit, d);
 }
 
+/* After a burst of reconciles (the initial convergence, a resync) the
+ * workers' freed trees stay resident in glibc's heap; once the queue is
+ * idle they are handed back. A check costs two counters when nothing ran. */
+static void on_trim(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    unsigned long seq = atomic_load(&d->reconcile_seq);
+    struct workqueue_stats qs;
+
+    if (seq == d->trimmed_at_seq)
+        return;
+    workqueue_get_stats(d->queue, &qs);
+    if (qs.ready > 0 || qs.in_progress > 0)
+        return;
+    d->trimmed_at_seq = seq;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static void stop_everything(struct daemon *d)
 {
     if (d->stopping)
@@ -719,6 +742,7 @@ static void stop_everything(struct daemon *d)
     httpd_stop(d->httpd);
     uv_close((uv_handle_t *)&d->resync, NULL);
     uv_close((uv_handle_t *)&d->grace, NULL);
+    uv_close((uv_handle_t *)&d->trim, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -1023,6 +1047,10 @@ int daemon_run(const struct daemon_config *cfg)
      * time waiting for AWS, not in malloc, so they share the main arena
      * with the loop thread: at 1,000 objects that is MiBs less RSS. */
     mallopt(M_ARENA_MAX, DAEMON_ARENAS);
+    /* A fixed trim threshold: glibc otherwise raises it to 2 MiB after the
+     * first large block (a file read) is freed, and keeps that much free
+     * memory resident at the top of the heap. */
+    mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD);
 #endif
     d->cfg = cfg;
     if (uv_loop_init(&d->loop) != 0)
@@ -1047,7 +1075,8 @@ int daemon_run(const struct daemon_config *cfg)
     }
     uv_timer_init(&d->loop, &d->resync);
     uv_timer_init(&d->loop, &d->grace);
-    d->resync.data = d->grace.data = d;
+    uv_timer_init(&d->loop, &d->trim);
+    d->resync.data = d->grace.data = d->trim.data = d;
     uv_signal_init(&d->loop, &d->sigterm);
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sighup);
@@ -1075,6 +1104,7 @@ int daemon_run(const struct daemon_config *cfg)
     /* Records loaded from the state dir resume their work at once. */
     on_resync(&d->resync);
     uv_timer_start(&d->resync, on_resync, (uint64_t)cfg->resync_ms, (uint64_t)cfg->resync_ms);
+    uv_timer_start(&d->trim, on_trim, TRIM_CHECK_MS, TRIM_CHECK_MS);
     {
         char port[16];
         snprintf(port, sizeof(port), "%d", httpd_port(d->httpd));

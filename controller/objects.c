@@ -191,6 +191,29 @@ static int reuse_file(struct desired_set *out, size_t *cap, const struct source_
     return 1;
 }
 
+/* The contents of sf: its data, or (when the source did not keep them) the
+ * file read again from its path, then owned by the caller (*owned, else
+ * NULL). Returns 0; 1 when unreadable, with the reason; -1 when out of
+ * memory. */
+static int file_contents(const struct source_file *sf, const char **data, size_t *len, char **owned,
+                         char *reason, size_t reason_len)
+{
+    int rc;
+
+    *owned = NULL;
+    *data = sf->data;
+    *len = sf->len;
+    if (sf->data != NULL)
+        return 0;
+    if (sf->error != NULL || sf->path == NULL) {
+        snprintf(reason, reason_len, "%s", sf->error ? sf->error : "unreadable");
+        return 1;
+    }
+    rc = source_read_path(sf->path, owned, len, reason, reason_len);
+    *data = *owned;
+    return rc;
+}
+
 int objects_build(const struct source_snapshot *snap, const char *root_dir,
                   const struct desired_set *previous, struct desired_set *out)
 {
@@ -213,6 +236,9 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
         const struct source_file *sf = &snap->files[i];
         const char *shown = sf->path ? sf->path : sf->name;
         struct manifest_file *mf;
+        const char *data;
+        char *owned, reason[256];
+        size_t len;
         int rc;
 
         json_object_set_new(out->file_ids, shown, json_string(sf->id));
@@ -221,14 +247,18 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
             goto fail;
         if (rc == 1)
             continue;
-        if (sf->data == NULL) {
+        rc = file_contents(sf, &data, &len, &owned, reason, sizeof(reason));
+        if (rc < 0)
+            goto fail;
+        if (rc > 0) {
             char msg[ERROR_LINE_MAX];
-            snprintf(msg, sizeof(msg), "%s: %s", shown, sf->error ? sf->error : "unreadable");
+            snprintf(msg, sizeof(msg), "%s: %s", shown, reason);
             if (mark_broken(out, shown, json_pack("[s]", msg)) != 0)
                 goto fail;
             continue;
         }
-        mf = manifest_load_buffer(shown, sf->data, sf->len, root_dir);
+        mf = manifest_load_buffer(shown, data, len, root_dir);
+        free(owned);
         if (mf == NULL)
             goto fail;
         out->files_loaded++;
@@ -271,7 +301,9 @@ static int reload_range(struct desired_set *set, size_t first, size_t count,
     const struct source_file *sf = NULL;
     struct desired_set fresh = {0};
     struct manifest_file *mf;
-    size_t cap = 0;
+    const char *data;
+    char *owned, reason[256];
+    size_t cap = 0, len;
     int rc;
 
     for (size_t i = 0; i < snap->n && sf == NULL; i++) {
@@ -279,12 +311,14 @@ static int reload_range(struct desired_set *set, size_t first, size_t count,
         if (strcmp(f->path ? f->path : f->name, file) == 0)
             sf = f;
     }
-    if (sf == NULL || sf->data == NULL || strcmp(sf->id, set->objs[first].file_id) != 0)
+    if (sf == NULL || strcmp(sf->id, set->objs[first].file_id) != 0)
         return 1;
+    rc = file_contents(sf, &data, &len, &owned, reason, sizeof(reason));
+    if (rc != 0)
+        return rc;
     fresh.broken_files = json_object();
-    if (fresh.broken_files == NULL)
-        return -1;
-    mf = manifest_load_buffer(file, sf->data, sf->len, root_dir);
+    mf = fresh.broken_files != NULL ? manifest_load_buffer(file, data, len, root_dir) : NULL;
+    free(owned);
     if (mf == NULL) {
         objects_clear(&fresh);
         return -1;

@@ -1,8 +1,54 @@
 /* Snapshot helpers shared by the directory and S3 sources (see source.h). */
 #include "controller/source.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int source_read_path(const char *path, char **data, size_t *len, char *msg, size_t msglen)
+{
+    FILE *fp = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n;
+
+    *data = NULL;
+    *len = 0;
+    if (fp == NULL) {
+        snprintf(msg, msglen, "cannot read: %s", strerror(errno));
+        return 1;
+    }
+    buf = malloc(SOURCE_FILE_MAX + 2);
+    if (buf == NULL) {
+        fclose(fp);
+        return -1;
+    }
+    n = fread(buf, 1, SOURCE_FILE_MAX + 1, fp);
+    if (ferror(fp)) {
+        snprintf(msg, msglen, "cannot read: %s", strerror(errno));
+        fclose(fp);
+        free(buf);
+        return 1;
+    }
+    fclose(fp);
+    if (n > SOURCE_FILE_MAX) {
+        snprintf(msg, msglen, "file is larger than the 1 MiB limit for a manifest");
+        free(buf);
+        return 1;
+    }
+    /* Read with room for the limit, kept at its size: many small files must
+     * pin neither 1 MiB nor a page-sized mapping each. */
+    *data = malloc(n + 1);
+    if (*data == NULL) {
+        free(buf);
+        return -1;
+    }
+    memcpy(*data, buf, n);
+    (*data)[n] = '\0';
+    free(buf);
+    *len = n;
+    return 0;
+}
 
 void source_file_clear(struct source_file *f)
 {

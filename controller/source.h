@@ -15,7 +15,10 @@
 struct source_file {
     char *name; /* path relative to the source root ("apps/fraud.yaml") */
     char *path; /* where it was read: absolute file path or s3://bucket/key */
-    char *data; /* contents, NUL-terminated; NULL when error is set */
+    /* Contents, NUL-terminated; NULL when error is set, or (both NULL) when
+     * the source did not keep them: the directory source drops them once a
+     * snapshot has been delivered, and source_read_path reads path again. */
+    char *data;
     size_t len;
     char id[96]; /* version: stat identity or ETag; equal id = same contents */
     char *error; /* why it could not be read (too large, unreadable), or NULL */
@@ -38,6 +41,11 @@ struct source_snapshot {
 /* Called on the loop thread with a snapshot that differs from the previous
  * one. The snapshot is borrowed for the duration of the call. */
 typedef void (*source_cb)(const struct source_snapshot *snap, void *arg);
+
+/* Reads the local file path (at most SOURCE_FILE_MAX bytes) into a new
+ * NUL-terminated *data of *len bytes. Returns 0; 1 when it cannot be read
+ * or is too large, with the reason in msg; -1 when out of memory. */
+int source_read_path(const char *path, char **data, size_t *len, char *msg, size_t msglen);
 
 /* Frees what f holds and zeroes it. */
 void source_file_clear(struct source_file *f);

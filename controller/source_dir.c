@@ -110,45 +110,11 @@ static int compare_files(const void *a, const void *b)
  * sets f->error. Returns 0, or -1 when out of memory. */
 static int read_file(struct source_file *f, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    char *data = NULL;
-    size_t len = 0;
     char msg[160];
+    int rc = source_read_path(path, &f->data, &f->len, msg, sizeof(msg));
 
-    if (fp == NULL) {
-        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(errno));
-        goto error;
-    }
-    data = malloc(SOURCE_FILE_MAX + 2);
-    if (data == NULL) {
-        fclose(fp);
-        return -1;
-    }
-    len = fread(data, 1, SOURCE_FILE_MAX + 1, fp);
-    if (ferror(fp)) {
-        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(errno));
-        fclose(fp);
-        goto error;
-    }
-    fclose(fp);
-    if (len > SOURCE_FILE_MAX) {
-        snprintf(msg, sizeof(msg), "file is larger than the 1 MiB limit for a manifest");
-        goto error;
-    }
-    /* Read with room for the limit, kept at its size: a snapshot of many
-     * small files must pin neither 1 MiB nor a page-sized mapping each. */
-    f->data = malloc(len + 1);
-    if (f->data == NULL) {
-        free(data);
-        return -1;
-    }
-    memcpy(f->data, data, len);
-    f->data[len] = '\0';
-    free(data);
-    f->len = len;
-    return 0;
-error:
-    free(data);
+    if (rc <= 0)
+        return rc;
     f->error = strdup(msg);
     return f->error ? 0 : -1;
 }
@@ -208,14 +174,18 @@ static int scan_entry(const char *dir, const char *real_dir, const char *name, l
     if (f->name == NULL || f->path == NULL)
         return -1;
     at = previous != NULL ? source_snapshot_find(previous, name) : -1;
-    if (at >= 0 && strcmp(previous->files[at].id, f->id) == 0 && previous->files[at].data != NULL) {
+    if (at >= 0 && strcmp(previous->files[at].id, f->id) == 0) {
         const struct source_file *p = &previous->files[at];
-        f->data = malloc(p->len + 1);
-        if (f->data == NULL)
-            return -1;
-        memcpy(f->data, p->data, p->len + 1);
         f->len = p->len;
-        return 1;
+        if (p->data == NULL && p->error == NULL)
+            return 1; /* unchanged, contents not kept: nothing to read */
+        if (p->data != NULL) {
+            f->data = malloc(p->len + 1);
+            if (f->data == NULL)
+                return -1;
+            memcpy(f->data, p->data, p->len + 1);
+            return 1;
+        }
     }
     (*reads)++;
     return read_file(f, path) == 0 ? 1 : -1;
@@ -318,6 +288,12 @@ static void deliver(struct source_dir *src)
 {
     src->delivered_once = true;
     src->cb(&src->last, src->arg);
+    /* The daemon has loaded what it needed: the contents are not kept (the
+     * files are on disk; source_read_path reads one again if needed). */
+    for (size_t i = 0; i < src->last.n; i++) {
+        free(src->last.files[i].data);
+        src->last.files[i].data = NULL;
+    }
     for (size_t i = 0; i < src->last.n_changed; i++)
         free(src->last.changed[i]);
     free(src->last.changed);

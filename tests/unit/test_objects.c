@@ -128,10 +128,52 @@ static void test_unchanged_files_are_not_loaded_again(void **state)
     source_snapshot_clear(&snap);
 }
 
+/* The directory source does not keep contents once delivered: a file
+ * without data (and without error) is read again from its path. */
+static void test_contents_not_kept_are_read_from_the_path(void **state)
+{
+    char dir[] = "/tmp/aviary-objects-XXXXXX", path[256], text[512];
+    struct source_snapshot snap = {0};
+    struct desired_set set;
+    FILE *fp;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/a.yaml", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    snprintf(text, sizeof(text), APP, "alpha", "alpha", "1");
+    fputs(text, fp);
+    fclose(fp);
+    snap.files = calloc(2, sizeof(*snap.files));
+    assert_non_null(snap.files);
+    snap.n = 2;
+    snap.files[0].name = strdup("a.yaml");
+    snap.files[0].path = strdup(path);
+    snprintf(snap.files[0].id, sizeof(snap.files[0].id), "v1");
+    snprintf(path, sizeof(path), "%s/gone.yaml", dir);
+    snap.files[1].name = strdup("gone.yaml");
+    snap.files[1].path = strdup(path);
+    snprintf(snap.files[1].id, sizeof(snap.files[1].id), "v1");
+
+    assert_int_equal(objects_build(&snap, dir, NULL, &set), 0);
+    assert_int_equal(set.n, 1);
+    assert_int_equal(set.files_loaded, 1);
+    assert_string_equal(set.objs[0].name, "alpha");
+    assert_non_null(set.objs[0].spec);
+    /* A file gone meanwhile is unreadable: broken, so its objects are kept. */
+    assert_non_null(json_object_get(set.broken_files, path));
+    objects_clear(&set);
+    source_snapshot_clear(&snap);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unchanged_files_are_not_loaded_again),
+        cmocka_unit_test(test_contents_not_kept_are_read_from_the_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
