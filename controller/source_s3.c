@@ -92,10 +92,9 @@ static struct source_file *append_file(struct source_snapshot *out, size_t *cap)
 static const struct source_file *find_previous(const struct source_snapshot *prev, const char *name,
                                                const char *etag)
 {
-    for (size_t i = 0; prev != NULL && i < prev->n; i++)
-        if (strcmp(prev->files[i].name, name) == 0 && strcmp(prev->files[i].id, etag) == 0)
-            return &prev->files[i];
-    return NULL;
+    long at = prev != NULL ? source_snapshot_find(prev, name) : -1; /* prev is sorted */
+
+    return at >= 0 && strcmp(prev->files[at].id, etag) == 0 ? &prev->files[at] : NULL;
 }
 
 /* Fills f->data with the object's bytes, or f->error when it is too large. */
