@@ -13,25 +13,37 @@
 
 /* How requests of one operation merge. */
 enum rb_kind {
-    RB_LIST, /* a list parameter (names, ARNs, ids): values unioned, items split by a field */
-    RB_EC2,  /* EC2 filters: the application tag and vpc-id values unioned, items split by them */
-    RB_SAME, /* identical requests (a resource shared by every application): answer copied */
+    RB_LIST,   /* a list parameter (names, ARNs, ids): values unioned, items split by a field */
+    RB_EC2,    /* EC2 filters: the application tag and vpc-id values unioned, items split by them */
+    RB_SAME,   /* identical requests (a resource shared by every application): answer copied */
+    RB_PREFIX, /* a name prefix: the merged call asks for the members' common directory (up to
+                * the last '/'), items split by prefix */
+    RB_WIDEN,  /* a single value (and param2) left out of the merged call, which lists a
+                * superset; items split by the fields of the same names */
 };
 
-/* Items of the output array `key` belong to a request when `field` equals
- * one of its values (or, with suffix, ends with "/" + value: ECS failures
- * carry ARNs of the names asked for). */
+/* How an item's field is compared with a request's value. */
+enum rb_match {
+    RB_EXACT,  /* equal */
+    RB_ARN,    /* equal, or an ARN ending with "/" + value */
+    RB_STARTS, /* starts with the value (a name prefix) */
+};
+
+/* Items of the output array `key` belong to a request when `field` matches
+ * one of its values (ECS failures carry ARNs of the names asked for). */
 struct rb_items {
     const char *key;
     const char *field;
-    bool suffix;
+    enum rb_match match;
 };
 
 struct rb_op {
     const char *service;
     const char *operation;
     enum rb_kind kind;
-    const char *param;       /* RB_LIST: the list; RB_EC2: "Filters" (or "Filter") */
+    const char *param;       /* RB_LIST: the list; RB_EC2: "Filters" (or "Filter"); RB_PREFIX,
+                              * RB_WIDEN: the string parameter */
+    const char *param2;      /* RB_WIDEN: a second parameter left out with param (or NULL) */
     int max;                 /* RB_LIST: values per call; RB_EC2 and RB_SAME: requests per call */
     const char *token;       /* output field present when there are more pages */
     const char *limit_param; /* page size added to the merged call (or NULL) */
@@ -41,47 +53,48 @@ struct rb_op {
 
 /* The batchable reads. Limits are AWS's documented maxima per call; a
  * merged call that still has more pages is not split (see has_more_pages). */
-#define ITEMS(...)                                                                                 \
-    {                                                                                              \
-        __VA_ARGS__                                                                                \
-    }
 // clang-format off
+#define ITEMS(...) {__VA_ARGS__}
 static const struct rb_op OPS[] = {
-    /* service, operation, kind, param, max, token, limit_param, limit, items */
-    {"ec2", "DescribeVpcs", RB_EC2, "Filters", 100, "NextToken", NULL, 0, ITEMS({"Vpcs", NULL, false})},
-    {"ec2", "DescribeSubnets", RB_EC2, "Filters", 100, "NextToken", NULL, 0, ITEMS({"Subnets", NULL, false})},
-    {"ec2", "DescribeInternetGateways", RB_EC2, "Filters", 100, "NextToken", NULL, 0,
-     ITEMS({"InternetGateways", NULL, false})},
-    {"ec2", "DescribeNatGateways", RB_EC2, "Filter", 100, "NextToken", NULL, 0, ITEMS({"NatGateways", NULL, false})},
-    {"ec2", "DescribeAddresses", RB_EC2, "Filters", 100, "NextToken", NULL, 0, ITEMS({"Addresses", NULL, false})},
-    {"ec2", "DescribeRouteTables", RB_EC2, "Filters", 100, "NextToken", NULL, 0, ITEMS({"RouteTables", NULL, false})},
-    {"ec2", "DescribeSecurityGroups", RB_EC2, "Filters", 100, "NextToken", NULL, 0,
-     ITEMS({"SecurityGroups", NULL, false})},
-    {"ec2", "DescribeVpcs", RB_LIST, "VpcIds", 100, "NextToken", NULL, 0, ITEMS({"Vpcs", "VpcId", false})},
-    {"ec2", "DescribeSubnets", RB_LIST, "SubnetIds", 100, "NextToken", NULL, 0, ITEMS({"Subnets", "SubnetId", false})},
-    {"ecs", "DescribeClusters", RB_LIST, "clusters", 100, NULL, NULL, 0,
-     ITEMS({"clusters", "clusterName", false}, {"clusters", "clusterArn", false}, {"failures", "arn", true})},
-    {"ecr", "DescribeRepositories", RB_LIST, "repositoryNames", 100, "nextToken", NULL, 0,
-     ITEMS({"repositories", "repositoryName", false})},
-    {"elbv2", "DescribeLoadBalancers", RB_LIST, "Names", 20, "NextMarker", NULL, 0,
-     ITEMS({"LoadBalancers", "LoadBalancerName", false})},
-    {"elbv2", "DescribeLoadBalancers", RB_LIST, "LoadBalancerArns", 20, "NextMarker", NULL, 0,
-     ITEMS({"LoadBalancers", "LoadBalancerArn", false})},
-    {"elbv2", "DescribeTargetGroups", RB_LIST, "Names", 20, "NextMarker", NULL, 0,
-     ITEMS({"TargetGroups", "TargetGroupName", false})},
-    {"elbv2", "DescribeTargetGroups", RB_LIST, "TargetGroupArns", 20, "NextMarker", NULL, 0,
-     ITEMS({"TargetGroups", "TargetGroupArn", false})},
-    {"elbv2", "DescribeTags", RB_LIST, "ResourceArns", 20, NULL, NULL, 0,
-     ITEMS({"TagDescriptions", "ResourceArn", false})},
-    {"application-autoscaling", "DescribeScalableTargets", RB_LIST, "ResourceIds", 50, "NextToken", "MaxResults", 50,
-     ITEMS({"ScalableTargets", "ResourceId", false})},
-    {"cloudwatch", "DescribeAlarms", RB_LIST, "AlarmNames", 100, "NextToken", "MaxRecords", 100,
-     ITEMS({"MetricAlarms", "AlarmName", false}, {"CompositeAlarms", "AlarmName", false})},
-    {"iam", "GetRole", RB_SAME, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, false})},
-    {"iam", "GetRolePolicy", RB_SAME, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, false})},
-    {"iam", "ListRolePolicies", RB_SAME, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, false})},
-    {"iam", "ListAttachedRolePolicies", RB_SAME, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, false})},
-    {"sts", "GetCallerIdentity", RB_SAME, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, false})},
+    /* service, operation, kind, param, param2, max, token, limit_param, limit, items */
+    {"ec2", "DescribeVpcs", RB_EC2, "Filters", NULL, 100, "NextToken", NULL, 0, ITEMS({"Vpcs", NULL, RB_EXACT})},
+    {"ec2", "DescribeSubnets", RB_EC2, "Filters", NULL, 100, "NextToken", NULL, 0, ITEMS({"Subnets", NULL, RB_EXACT})},
+    {"ec2", "DescribeInternetGateways", RB_EC2, "Filters", NULL, 100, "NextToken", NULL, 0,
+     ITEMS({"InternetGateways", NULL, RB_EXACT})},
+    {"ec2", "DescribeNatGateways", RB_EC2, "Filter", NULL, 100, "NextToken", NULL, 0, ITEMS({"NatGateways", NULL, RB_EXACT})},
+    {"ec2", "DescribeAddresses", RB_EC2, "Filters", NULL, 100, "NextToken", NULL, 0, ITEMS({"Addresses", NULL, RB_EXACT})},
+    {"ec2", "DescribeRouteTables", RB_EC2, "Filters", NULL, 100, "NextToken", NULL, 0, ITEMS({"RouteTables", NULL, RB_EXACT})},
+    {"ec2", "DescribeSecurityGroups", RB_EC2, "Filters", NULL, 100, "NextToken", NULL, 0,
+     ITEMS({"SecurityGroups", NULL, RB_EXACT})},
+    {"ec2", "DescribeVpcs", RB_LIST, "VpcIds", NULL, 100, "NextToken", NULL, 0, ITEMS({"Vpcs", "VpcId", RB_EXACT})},
+    {"ec2", "DescribeSubnets", RB_LIST, "SubnetIds", NULL, 100, "NextToken", NULL, 0, ITEMS({"Subnets", "SubnetId", RB_EXACT})},
+    {"ecs", "DescribeClusters", RB_LIST, "clusters", NULL, 100, NULL, NULL, 0,
+     ITEMS({"clusters", "clusterName", RB_EXACT}, {"clusters", "clusterArn", RB_EXACT}, {"failures", "arn", RB_ARN})},
+    {"ecr", "DescribeRepositories", RB_LIST, "repositoryNames", NULL, 100, "nextToken", NULL, 0,
+     ITEMS({"repositories", "repositoryName", RB_EXACT})},
+    {"elbv2", "DescribeLoadBalancers", RB_LIST, "Names", NULL, 20, "NextMarker", NULL, 0,
+     ITEMS({"LoadBalancers", "LoadBalancerName", RB_EXACT})},
+    {"elbv2", "DescribeLoadBalancers", RB_LIST, "LoadBalancerArns", NULL, 20, "NextMarker", NULL, 0,
+     ITEMS({"LoadBalancers", "LoadBalancerArn", RB_EXACT})},
+    {"elbv2", "DescribeTargetGroups", RB_LIST, "Names", NULL, 20, "NextMarker", NULL, 0,
+     ITEMS({"TargetGroups", "TargetGroupName", RB_EXACT})},
+    {"elbv2", "DescribeTargetGroups", RB_LIST, "TargetGroupArns", NULL, 20, "NextMarker", NULL, 0,
+     ITEMS({"TargetGroups", "TargetGroupArn", RB_EXACT})},
+    {"elbv2", "DescribeTags", RB_LIST, "ResourceArns", NULL, 20, NULL, NULL, 0,
+     ITEMS({"TagDescriptions", "ResourceArn", RB_EXACT})},
+    {"application-autoscaling", "DescribeScalableTargets", RB_LIST, "ResourceIds", NULL, 50, "NextToken", "MaxResults", 50,
+     ITEMS({"ScalableTargets", "ResourceId", RB_EXACT})},
+    {"cloudwatch", "DescribeAlarms", RB_LIST, "AlarmNames", NULL, 100, "NextToken", "MaxRecords", 100,
+     ITEMS({"MetricAlarms", "AlarmName", RB_EXACT}, {"CompositeAlarms", "AlarmName", RB_EXACT})},
+    {"logs", "DescribeLogGroups", RB_PREFIX, "logGroupNamePrefix", NULL, 100, "nextToken", "limit", 50,
+     ITEMS({"logGroups", "logGroupName", RB_STARTS})},
+    {"application-autoscaling", "DescribeScalingPolicies", RB_WIDEN, "ResourceId", "ScalableDimension", 100,
+     "NextToken", "MaxResults", 50, ITEMS({"ScalingPolicies", NULL, RB_EXACT})},
+    {"iam", "GetRole", RB_SAME, NULL, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, RB_EXACT})},
+    {"iam", "GetRolePolicy", RB_SAME, NULL, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, RB_EXACT})},
+    {"iam", "ListRolePolicies", RB_SAME, NULL, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, RB_EXACT})},
+    {"iam", "ListAttachedRolePolicies", RB_SAME, NULL, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, RB_EXACT})},
+    {"sts", "GetCallerIdentity", RB_SAME, NULL, NULL, 100, NULL, NULL, 0, ITEMS({NULL, NULL, RB_EXACT})},
 };
 // clang-format on
 #undef ITEMS
@@ -91,11 +104,13 @@ static const struct rb_op OPS[] = {
 static const char *const EC2_UNION_FILTERS[] = {"tag:aviary.io/application", "vpc-id"};
 
 /* Request parameters that make a request one page of several: never merged. */
-static const char *const PAGING_PARAMS[] = {"NextToken",  "nextToken",  "Marker",   "MaxResults",
-                                            "maxResults", "MaxRecords", "PageSize", "MaxItems"};
+static const char *const PAGING_PARAMS[] = {"NextToken",  "nextToken",  "Marker",
+                                            "MaxResults", "maxResults", "MaxRecords",
+                                            "PageSize",   "MaxItems",   "limit"};
 
 #define RB_MAX_KEYS   4096              /* requests remembered (bounded memory) */
 #define RB_KEY_TTL_MS (15L * 60 * 1000) /* forget a request not repeated for this long */
+#define RB_MAX_PAGES  20                /* pages of one merged call; more is a failed merge */
 #define RB_WAIT_MS    30000             /* longest wait for another worker's merged call */
 #define RB_APP_MAX    64
 
@@ -238,6 +253,11 @@ static const struct rb_op *find_op(const char *service, const char *operation, c
                 continue;
             return (int)json_array_size(json_object_get(in, op->param)) <= op->max ? op : NULL;
         }
+        if (op->kind == RB_PREFIX || op->kind == RB_WIDEN) {
+            if (json_is_string(json_object_get(in, op->param)))
+                return op;
+            continue;
+        }
         /* RB_EC2: the filters are the only parameter. */
         if (json_object_size(in) == 1 && json_is_array(json_object_get(in, op->param)))
             return op;
@@ -252,9 +272,19 @@ static char *canonical(const json_t *in)
     return in == NULL ? strdup("{}") : json_dumps(in, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
+/* The directory of a name prefix: up to and including its last '/' (a new
+ * string), or NULL when there is none. */
+static char *prefix_directory(const char *prefix)
+{
+    const char *slash = strrchr(prefix, '/');
+
+    return slash == NULL ? NULL : strndup(prefix, (size_t)(slash - prefix) + 1);
+}
+
 /* What two requests must share to be merged: the request without its list
- * (RB_LIST), with the union filters' values emptied (RB_EC2), or all of it
- * (RB_SAME). NULL when the request is not of a mergeable form. */
+ * (RB_LIST) or its widened parameters (RB_WIDEN), with the prefix cut to its
+ * directory (RB_PREFIX), with the union filters' values emptied (RB_EC2), or
+ * all of it (RB_SAME). NULL when the request is not of a mergeable form. */
 static char *make_shape(const struct rb_op *op, const json_t *in)
 {
     json_t *copy;
@@ -267,8 +297,19 @@ static char *make_shape(const struct rb_op *op, const json_t *in)
     copy = json_deep_copy(in);
     if (copy == NULL)
         return NULL;
-    if (op->kind == RB_LIST) {
+    if (op->kind == RB_LIST || op->kind == RB_WIDEN) {
         json_object_del(copy, op->param);
+        if (op->param2 != NULL)
+            json_object_del(copy, op->param2);
+        shape = canonical(copy);
+        goto out;
+    }
+    if (op->kind == RB_PREFIX) {
+        char *dir = prefix_directory(json_string_value(json_object_get(copy, op->param)));
+        if (dir == NULL)
+            goto out;
+        json_object_set_new(copy, op->param, json_string(dir));
+        free(dir);
         shape = canonical(copy);
         goto out;
     }
@@ -316,12 +357,27 @@ static json_t *merge_requests(const struct rb_op *op, struct rb_key **members, s
 
     if (merged == NULL || op->kind == RB_SAME)
         return merged;
+    if (op->limit_param != NULL)
+        json_object_set_new(merged, op->limit_param, json_integer(op->limit));
+    if (op->kind == RB_WIDEN) {
+        json_object_del(merged, op->param);
+        if (op->param2 != NULL)
+            json_object_del(merged, op->param2);
+        return merged;
+    }
+    if (op->kind == RB_PREFIX) {
+        char *dir = prefix_directory(json_string_value(json_object_get(merged, op->param)));
+        if (dir == NULL || json_object_set_new(merged, op->param, json_string(dir)) != 0) {
+            json_decref(merged);
+            merged = NULL;
+        }
+        free(dir);
+        return merged;
+    }
     if (op->kind == RB_LIST) {
         json_t *list = json_object_get(merged, op->param);
         for (i = 1; i < n; i++)
             append_unique(list, json_object_get(members[i]->request, op->param));
-        if (op->limit_param != NULL)
-            json_object_set_new(merged, op->limit_param, json_integer(op->limit));
         return merged;
     }
     json_array_foreach(json_object_get(merged, op->param), j, f)
@@ -338,7 +394,7 @@ static json_t *merge_requests(const struct rb_op *op, struct rb_key **members, s
     return merged;
 }
 
-static bool in_values(const json_t *values, const char *s, bool suffix)
+static bool in_values(const json_t *values, const char *s, enum rb_match match)
 {
     size_t i;
     const json_t *v;
@@ -353,7 +409,9 @@ static bool in_values(const json_t *values, const char *s, bool suffix)
             continue;
         if (strcmp(s, want) == 0)
             return true;
-        if (suffix && ls > lw && s[ls - lw - 1] == '/' && strcmp(s + ls - lw, want) == 0)
+        if (match == RB_ARN && ls > lw && s[ls - lw - 1] == '/' && strcmp(s + ls - lw, want) == 0)
+            return true;
+        if (match == RB_STARTS && strncmp(s, want, lw) == 0)
             return true;
     }
     return false;
@@ -390,7 +448,21 @@ static bool ec2_item_matches(const struct rb_op *op, const json_t *request, cons
             have = tag_of(item, name + 4);
         else /* vpc-id */
             have = json_string_value(json_object_get(item, "VpcId"));
-        if (!in_values(values, have, false))
+        if (!in_values(values, have, RB_EXACT))
+            return false;
+    }
+    return true;
+}
+
+/* Whether an item of a widened (superset) answer has the request's values
+ * of the parameters left out. */
+static bool widen_item_matches(const struct rb_op *op, const json_t *request, const json_t *item)
+{
+    const char *params[2] = {op->param, op->param2};
+
+    for (int i = 0; i < 2; i++) {
+        const json_t *want = params[i] ? json_object_get(request, params[i]) : NULL;
+        if (want != NULL && !json_equal(want, json_object_get(item, params[i])))
             return false;
     }
     return true;
@@ -403,7 +475,7 @@ static bool list_item_matches(const struct rb_op *op, const char *key, const jso
         const struct rb_items *it = &op->items[i];
         if (it->key == NULL || strcmp(it->key, key) != 0)
             continue;
-        if (in_values(values, json_string_value(json_object_get(item, it->field)), it->suffix))
+        if (in_values(values, json_string_value(json_object_get(item, it->field)), it->match))
             return true;
     }
     return false;
@@ -414,10 +486,14 @@ static bool list_item_matches(const struct rb_op *op, const char *key, const jso
 static json_t *split_answer(const struct rb_op *op, const json_t *request, const json_t *merged)
 {
     json_t *share = json_deep_copy(merged);
-    const json_t *values = op->kind == RB_LIST ? json_object_get(request, op->param) : NULL;
+    json_t *values = NULL;
 
     if (share == NULL || op->kind == RB_SAME)
         return share;
+    if (op->kind == RB_LIST)
+        values = json_incref(json_object_get(request, op->param));
+    else if (op->kind == RB_PREFIX)
+        values = json_pack("[O]", json_object_get(request, op->param));
     for (size_t i = 0; i < sizeof(op->items) / sizeof(op->items[0]); i++) {
         const char *key = op->items[i].key;
         json_t *list, *kept;
@@ -432,13 +508,15 @@ static json_t *split_answer(const struct rb_op *op, const json_t *request, const
         kept = json_array();
         json_array_foreach(list, j, item)
         {
-            bool keep = op->kind == RB_EC2 ? ec2_item_matches(op, request, item)
-                                           : list_item_matches(op, key, values, item);
+            bool keep = op->kind == RB_EC2     ? ec2_item_matches(op, request, item)
+                        : op->kind == RB_WIDEN ? widen_item_matches(op, request, item)
+                                               : list_item_matches(op, key, values, item);
             if (keep)
                 json_array_append(kept, item);
         }
         json_object_set_new(share, key, kept);
     }
+    json_decref(values);
     return share;
 }
 
@@ -595,6 +673,15 @@ static size_t pick_members(struct rb_key *self, int64_t prev, int64_t now, struc
 
 /* ---- the call --------------------------------------------------------------- */
 
+/* The merged call: every page (at most RB_MAX_PAGES) of a paginated one. */
+static int merged_call(struct aws_client *aws, const struct rb_op *op, const json_t *in,
+                       json_t **out, struct aws_error *err)
+{
+    if (op->token == NULL)
+        return aws_call(aws, op->service, op->operation, in, out, err);
+    return aws_call_all(aws, op->service, op->operation, in, RB_MAX_PAGES, out, err);
+}
+
 int read_batch_call(struct aws_client *aws, const char *app, const char *service,
                     const char *operation, const json_t *in, json_t **out, struct aws_error *err)
 {
@@ -606,11 +693,14 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
     size_t n = 0;
     int64_t now, prev, sent_ms;
     uint64_t seq;
+    struct aws_error local_err;
     bool ok = false;
     int rc = 1;
 
     pthread_once(&rb_once, rb_init);
     *out = NULL;
+    if (err == NULL)
+        err = &local_err;
     op = find_op(service, operation, in);
     if (op == NULL)
         return 1;
@@ -676,8 +766,7 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
     if (n > 1) {
         /* Members' requests stay untouched while they are in flight. */
         merged_in = merge_requests(op, members, n);
-        if (merged_in != NULL &&
-            aws_call(aws, service, operation, merged_in, &merged_out, err) == 0 &&
+        if (merged_in != NULL && merged_call(aws, op, merged_in, &merged_out, err) == 0 &&
             !has_more_pages(op, merged_out)) {
             ok = true;
             for (size_t i = 0; i < n && ok; i++) {

@@ -333,6 +333,42 @@ static void test_failed_merge_falls_back(void **state)
     assert_int_equal(st.served, 0);
 }
 
+/* Log groups by name prefix: merged to the common directory ("/aviary/"),
+ * every page of it read (61 groups, 50 a page), each share exactly what
+ * the application's own prefix returns ("/aviary/app1" also matches
+ * "/aviary/app10", as AWS does). */
+static void test_prefix_and_pages(void **state)
+{
+    struct fixture *f = *state;
+    const char *names[] = {"/aviary/app0", "/aviary/app1", "/aviary/app10", "/other/app1"};
+
+    for (int i = 0; i < 4; i++)
+        json_decref(aws(f, "logs", "CreateLogGroup", json_pack("{s:s}", "logGroupName", names[i])));
+    for (int i = 0; i < 57; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "/aviary/filler-%02d", i);
+        json_decref(aws(f, "logs", "CreateLogGroup", json_pack("{s:s}", "logGroupName", name)));
+    }
+    for (int round = 0; round < 2; round++) {
+        clear_calls(f);
+        for (int i = 0; i < 3; i++) {
+            json_t *got = batched(f, APPS[i], "logs", "DescribeLogGroups",
+                                  json_pack("{s:s}", "logGroupNamePrefix", names[i]));
+            json_t *want = aws(f, "logs", "DescribeLogGroups",
+                               json_pack("{s:s}", "logGroupNamePrefix", names[i]));
+            assert_true(
+                json_equal(json_object_get(got, "logGroups"), json_object_get(want, "logGroups")));
+            assert_int_equal(json_array_size(json_object_get(got, "logGroups")), i == 1 ? 2 : 1);
+            json_decref(got);
+            json_decref(want);
+            fake_now += 100;
+        }
+        /* Round 1: the merged call's two pages, plus the three direct ones. */
+        assert_int_equal(calls_of(f, "DescribeLogGroups"), round == 0 ? 6 : 2 + 3);
+        fake_now += ROUND;
+    }
+}
+
 struct racer {
     struct fixture *f;
     int first, count;
@@ -495,6 +531,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_freshness_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_invalidates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_merge_falls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers_share_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
