@@ -611,6 +611,7 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     const char *file;
     json_t *errs;
     size_t set_loaded;
+    bool scan_missing;
 
     /* Files that did not change are not loaded again. An unchanged object
      * whose spec is needed after all (it is a duplicate now, was one
@@ -660,13 +661,20 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
         set.objs[i].spec = NULL;
         json_array_clear(set.objs[i].errors);
     }
+    /* After an event, the store holds nothing new that is absent from the
+     * source unless an object of the previous set vanished (or one is
+     * already waiting out its grace): only then are the records scanned. */
+    scan_missing = !snap->partial || d->n_missing > 0 || d->current_applied == NULL;
+    for (size_t i = 0; i < d->current_set.n && !scan_missing; i++)
+        scan_missing =
+            !in_desired(&index, d->current_set.objs[i].kind, d->current_set.objs[i].name);
     objects_clear(&d->current_set);
     index_free(&d->current_index);
     free(d->current_applied);
     d->current_set = set;
     d->current_index = index;
     d->current_applied = applied;
-    next = reconcile_missing(d, &d->current_set, &d->current_index);
+    next = scan_missing ? reconcile_missing(d, &d->current_set, &d->current_index) : -1;
     if (next >= 0)
         uv_timer_start(&d->grace, on_grace, (uint64_t)next + 1, 0);
     if (!d->ready)

@@ -120,39 +120,43 @@ fail:
     return -1;
 }
 
-/* Where each file's objects sit in a set: file name -> [first index,
- * count]. Objects of one file are contiguous because files are loaded one
- * after the other. New reference, or NULL when out of memory. */
-static json_t *file_ranges(const struct desired_set *set)
+/* Where the objects of `file` sit in set: returns 1 with [*first, *first +
+ * *count), or 0. A set's objects are in the order of the snapshot it was
+ * built from, sorted by file name (a source's paths share their prefix), so
+ * this is a binary search; were the order ever different, a file not found
+ * is simply loaded again. */
+static int file_range(const struct desired_set *set, const char *file, size_t *first, size_t *count)
 {
-    json_t *ranges = json_object();
+    size_t lo = 0, hi = set->n, end;
 
-    for (size_t i = 0; ranges != NULL && i < set->n;) {
-        size_t j = i + 1;
-        while (j < set->n && strcmp(set->objs[j].file, set->objs[i].file) == 0)
-            j++;
-        if (json_object_set_new(ranges, set->objs[i].file,
-                                json_pack("[I, I]", (json_int_t)i, (json_int_t)(j - i))) != 0) {
-            json_decref(ranges);
-            return NULL;
-        }
-        i = j;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(set->objs[mid].file, file) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return ranges;
+    if (lo >= set->n || strcmp(set->objs[lo].file, file) != 0)
+        return 0;
+    for (end = lo + 1; end < set->n && strcmp(set->objs[end].file, file) == 0; end++)
+        ;
+    *first = lo;
+    *count = end - lo;
+    return 1;
 }
 
 /* Copies the objects previous loaded from file sf (same name, same id) into
  * out. Returns 1 when sf was unchanged and copied, 0 when it must be loaded,
  * -1 when out of memory. */
 static int reuse_file(struct desired_set *out, size_t *cap, const struct source_file *sf,
-                      const struct desired_set *previous, const json_t *ranges)
+                      const struct desired_set *previous)
 {
     const char *shown = sf->path ? sf->path : sf->name;
-    json_t *broken, *range;
+    json_t *broken;
     const char *broken_id;
     size_t first, count;
 
-    if (previous == NULL || ranges == NULL || sf->id[0] == '\0')
+    if (previous == NULL || sf->id[0] == '\0')
         return 0;
     broken = json_object_get(previous->broken_files, shown);
     if (broken != NULL) {
@@ -161,11 +165,8 @@ static int reuse_file(struct desired_set *out, size_t *cap, const struct source_
             return 0;
         return mark_broken(out, shown, json_deep_copy(broken)) == 0 ? 1 : -1;
     }
-    range = json_object_get(ranges, shown);
-    if (range == NULL)
+    if (!file_range(previous, shown, &first, &count))
         return 0;
-    first = (size_t)json_integer_value(json_array_get(range, 0));
-    count = (size_t)json_integer_value(json_array_get(range, 1));
     if (strcmp(previous->objs[first].file_id, sf->id) != 0)
         return 0;
     for (size_t i = first; i < first + count; i++) {
@@ -217,7 +218,6 @@ static int file_contents(const struct source_file *sf, const char **data, size_t
 int objects_build(const struct source_snapshot *snap, const char *root_dir,
                   const struct desired_set *previous, struct desired_set *out)
 {
-    json_t *ranges = NULL;
     size_t cap = 0;
 
     memset(out, 0, sizeof(*out));
@@ -231,7 +231,6 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
         objects_clear(out);
         return -1;
     }
-    ranges = previous != NULL ? file_ranges(previous) : NULL;
     for (size_t i = 0; i < snap->n; i++) {
         const struct source_file *sf = &snap->files[i];
         const char *shown = sf->path ? sf->path : sf->name;
@@ -242,7 +241,7 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
         int rc;
 
         json_object_set_new(out->file_ids, shown, json_string(sf->id));
-        rc = reuse_file(out, &cap, sf, previous, ranges);
+        rc = reuse_file(out, &cap, sf, previous);
         if (rc < 0)
             goto fail;
         if (rc == 1)
@@ -270,10 +269,8 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
         if (rc != 0)
             goto fail;
     }
-    json_decref(ranges);
     return 0;
 fail:
-    json_decref(ranges);
     objects_clear(out);
     return -1;
 }
