@@ -199,10 +199,18 @@ static void key_free(struct rb_key *k)
 
 void read_batch_reset(void)
 {
+    size_t kept = 0;
+
     pthread_mutex_lock(&rb.mu);
-    for (size_t i = 0; i < rb.n; i++)
-        key_free(rb.keys[i]);
-    rb.n = 0;
+    /* A key in flight is in use by a worker outside the lock: it stays (at
+     * exit, only when a worker was still running). */
+    for (size_t i = 0; i < rb.n; i++) {
+        if (rb.keys[i]->inflight)
+            rb.keys[kept++] = rb.keys[i];
+        else
+            key_free(rb.keys[i]);
+    }
+    rb.n = kept;
     memset(&rb.stats, 0, sizeof(rb.stats));
     pthread_mutex_unlock(&rb.mu);
 }
@@ -674,12 +682,12 @@ static size_t pick_members(struct rb_key *self, int64_t prev, int64_t now, struc
 /* ---- the call --------------------------------------------------------------- */
 
 /* The merged call: every page (at most RB_MAX_PAGES) of a paginated one. */
-static int merged_call(struct aws_client *aws, const struct rb_op *op, const json_t *in,
-                       json_t **out, struct aws_error *err)
+static int merged_call(struct aws_client *aws, const char *service, const char *operation,
+                       bool paginated, const json_t *in, json_t **out, struct aws_error *err)
 {
-    if (op->token == NULL)
-        return aws_call(aws, op->service, op->operation, in, out, err);
-    return aws_call_all(aws, op->service, op->operation, in, RB_MAX_PAGES, out, err);
+    if (!paginated)
+        return aws_call(aws, service, operation, in, out, err);
+    return aws_call_all(aws, service, operation, in, RB_MAX_PAGES, out, err);
 }
 
 int read_batch_call(struct aws_client *aws, const char *app, const char *service,
@@ -766,7 +774,9 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
     if (n > 1) {
         /* Members' requests stay untouched while they are in flight. */
         merged_in = merge_requests(op, members, n);
-        if (merged_in != NULL && merged_call(aws, op, merged_in, &merged_out, err) == 0 &&
+        if (merged_in != NULL &&
+            merged_call(aws, service, operation, op->token != NULL, merged_in, &merged_out, err) ==
+                0 &&
             !has_more_pages(op, merged_out)) {
             ok = true;
             for (size_t i = 0; i < n && ok; i++) {

@@ -53,7 +53,7 @@ void read_batch_configure(bool enabled, long max_age_ms, int64_t (*now_ms)(void)
 void read_batch_get_stats(struct read_batch_stats *stats);
 
 /* Frees every stored request and share and zeroes the counters (also run at
- * exit). Must not race with read_batch_call. */
+ * exit); requests in flight in a worker's merged call are left to it. */
 void read_batch_reset(void);
 
 #endif
