@@ -284,6 +284,49 @@ static void test_unchanged_record_is_not_rewritten(void **state)
     free(dir);
 }
 
+/* store_set_fields: several members in one write; the others are kept, and
+ * the record on disk has all of them after a reload. */
+static void test_set_fields_writes_members_together(void **state)
+{
+    char *dir = make_dir();
+    struct store *st;
+    json_t *members, *got;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    got = json_pack("{s:s}", "phase", "Ready");
+    assert_int_equal(store_set_field(st, "Application", "fraud", "status", got), 0);
+    json_decref(got);
+    members = json_pack("{s:{s:i}, s:{s:b}}", "desired", "generation", 2, "validation", "valid", 1);
+    assert_int_equal(store_set_fields(st, "Application", "fraud", members), 0);
+    /* A new record is created the same way. */
+    assert_int_equal(store_set_fields(st, "Application", "churn", members), 0);
+    assert_int_equal(store_set_fields(st, "Application", "../x", members), -1);
+    json_decref(members);
+    members = json_integer(1); /* not an object */
+    assert_int_equal(store_set_fields(st, "Application", "fraud", members), -1);
+    json_decref(members);
+    store_close(st);
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_count(st), 2);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(got, "desired"), "generation")), 2);
+    assert_true(json_is_true(json_object_get(json_object_get(got, "validation"), "valid")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(got, "status"), "phase")),
+                        "Ready");
+    json_decref(got);
+    got = store_get(st, "Application", "churn");
+    assert_non_null(json_object_get(got, "desired"));
+    assert_null(json_object_get(got, "status"));
+    json_decref(got);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_fields_and_conditional_delete),
         cmocka_unit_test(test_foreach_orders_filters_and_skips_removed),
         cmocka_unit_test(test_unchanged_record_is_not_rewritten),
+        cmocka_unit_test(test_set_fields_writes_members_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
