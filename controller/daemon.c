@@ -369,7 +369,7 @@ static bool apply_desired(struct daemon *d, const struct desired_object *o, bool
             json_object_set_new(desired, "manifestDir", json_string(o->manifest_dir));
         validation = json_pack("{s:b}", "valid", 1);
     } else {
-        json_t *errors = json_deep_copy(o->errors);
+        json_t *errors = o->errors != NULL ? json_deep_copy(o->errors) : json_array();
         if (duplicate) {
             char msg[512];
             snprintf(msg, sizeof(msg),
@@ -659,7 +659,8 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
     for (size_t i = 0; i < set.n; i++) {
         free(set.objs[i].spec);
         set.objs[i].spec = NULL;
-        json_array_clear(set.objs[i].errors);
+        json_decref(set.objs[i].errors);
+        set.objs[i].errors = NULL;
     }
     /* After an event, the store holds nothing new that is absent from the
      * source unless an object of the previous set vanished (or one is

@@ -65,7 +65,7 @@ static struct desired_object *add_object(struct desired_set *out, size_t *cap)
 
 /* Adds the objects of one loaded file. Returns 0 or -1 (out of memory). */
 static int add_file(struct desired_set *out, size_t *cap, const struct source_file *sf,
-                    const struct manifest_file *mf, const char *root_dir)
+                    const struct manifest_file *mf)
 {
     bool any_anonymous = false;
     json_t *anonymous = json_array();
@@ -90,11 +90,10 @@ static int add_file(struct desired_set *out, size_t *cap, const struct source_fi
         o->kind = strdup(manifest_kind_name(mo->kind));
         o->name = strdup(mo->name);
         o->file = strdup(sf->path ? sf->path : sf->name);
-        o->manifest_dir = root_dir ? strdup(root_dir) : NULL;
+        o->manifest_dir = out->root_dir;
         o->line = mo->line;
         o->errors = json_array();
-        if (o->kind == NULL || o->name == NULL || o->file == NULL || o->errors == NULL ||
-            (root_dir != NULL && o->manifest_dir == NULL))
+        if (o->kind == NULL || o->name == NULL || o->file == NULL || o->errors == NULL)
             goto fail;
         if (mo->valid && mo->spec != NULL) {
             o->spec = json_dumps(mo->spec, JSON_COMPACT | JSON_SORT_KEYS);
@@ -177,10 +176,8 @@ static int reuse_file(struct desired_set *out, size_t *cap, const struct source_
         o->kind = strdup(p->kind);
         o->name = strdup(p->name);
         o->file = strdup(p->file);
-        o->manifest_dir = p->manifest_dir ? strdup(p->manifest_dir) : NULL;
-        o->errors = json_array();
-        if (o->kind == NULL || o->name == NULL || o->file == NULL || o->errors == NULL ||
-            (p->manifest_dir != NULL && o->manifest_dir == NULL))
+        o->manifest_dir = out->root_dir;
+        if (o->kind == NULL || o->name == NULL || o->file == NULL)
             return -1;
         o->line = p->line;
         memcpy(o->revision, p->revision, sizeof(o->revision));
@@ -215,6 +212,42 @@ static int file_contents(const struct source_file *sf, const char **data, size_t
     return rc;
 }
 
+/* Adds the objects of one snapshot file to out: copied from previous when
+ * unchanged, else loaded. Returns 0 or -1 (out of memory). */
+static int add_snapshot_file(struct desired_set *out, size_t *cap, const struct source_file *sf,
+                             const struct desired_set *previous, const char *root_dir)
+{
+    const char *shown = sf->path ? sf->path : sf->name;
+    struct manifest_file *mf;
+    const char *data;
+    char *owned, reason[256];
+    size_t len, first;
+    int rc;
+
+    rc = reuse_file(out, cap, sf, previous);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    rc = file_contents(sf, &data, &len, &owned, reason, sizeof(reason));
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        char msg[ERROR_LINE_MAX];
+        snprintf(msg, sizeof(msg), "%s: %s", shown, reason);
+        return mark_broken(out, shown, json_pack("[s]", msg)) == 0 ? 0 : -1;
+    }
+    mf = manifest_load_buffer(shown, data, len, root_dir);
+    free(owned);
+    if (mf == NULL)
+        return -1;
+    out->files_loaded++;
+    first = out->n;
+    rc = add_file(out, cap, sf, mf);
+    manifest_file_free(mf);
+    for (size_t k = first; rc == 0 && k < out->n; k++)
+        snprintf(out->objs[k].file_id, sizeof(out->objs[k].file_id), "%s", sf->id);
+    return rc;
+}
+
 int objects_build(const struct source_snapshot *snap, const char *root_dir,
                   const struct desired_set *previous, struct desired_set *out)
 {
@@ -223,50 +256,19 @@ int objects_build(const struct source_snapshot *snap, const char *root_dir,
     memset(out, 0, sizeof(*out));
     out->broken_files = json_object();
     out->file_ids = json_object();
-    if (out->broken_files == NULL || out->file_ids == NULL) {
-        objects_clear(out);
-        return -1;
-    }
-    if (manifest_init(NULL) != 0) {
-        objects_clear(out);
-        return -1;
-    }
+    out->root_dir = root_dir != NULL ? strdup(root_dir) : NULL;
+    if (out->broken_files == NULL || out->file_ids == NULL ||
+        (root_dir != NULL && out->root_dir == NULL) || manifest_init(NULL) != 0)
+        goto fail;
     for (size_t i = 0; i < snap->n; i++) {
         const struct source_file *sf = &snap->files[i];
         const char *shown = sf->path ? sf->path : sf->name;
-        struct manifest_file *mf;
-        const char *data;
-        char *owned, reason[256];
-        size_t len;
-        int rc;
 
-        json_object_set_new(out->file_ids, shown, json_string(sf->id));
-        rc = reuse_file(out, &cap, sf, previous);
-        if (rc < 0)
+        if (add_snapshot_file(out, &cap, sf, previous, root_dir) != 0)
             goto fail;
-        if (rc == 1)
-            continue;
-        rc = file_contents(sf, &data, &len, &owned, reason, sizeof(reason));
-        if (rc < 0)
-            goto fail;
-        if (rc > 0) {
-            char msg[ERROR_LINE_MAX];
-            snprintf(msg, sizeof(msg), "%s: %s", shown, reason);
-            if (mark_broken(out, shown, json_pack("[s]", msg)) != 0)
-                goto fail;
-            continue;
-        }
-        mf = manifest_load_buffer(shown, data, len, root_dir);
-        free(owned);
-        if (mf == NULL)
-            goto fail;
-        out->files_loaded++;
-        size_t first = out->n;
-        rc = add_file(out, &cap, sf, mf, root_dir);
-        manifest_file_free(mf);
-        for (size_t k = first; rc == 0 && k < out->n; k++)
-            snprintf(out->objs[k].file_id, sizeof(out->objs[k].file_id), "%s", sf->id);
-        if (rc != 0)
+        /* Only a broken file's version is needed to recognise it later. */
+        if (json_object_get(out->broken_files, shown) != NULL &&
+            json_object_set_new(out->file_ids, shown, json_string(sf->id)) != 0)
             goto fail;
     }
     return 0;
@@ -321,7 +323,7 @@ static int reload_range(struct desired_set *set, size_t first, size_t count,
         return -1;
     }
     set->files_loaded++;
-    rc = add_file(&fresh, &cap, sf, mf, root_dir);
+    rc = add_file(&fresh, &cap, sf, mf);
     manifest_file_free(mf);
     if (rc != 0) {
         objects_clear(&fresh);
@@ -368,12 +370,12 @@ void objects_clear(struct desired_set *set)
         free(o->kind);
         free(o->name);
         free(o->file);
-        free(o->manifest_dir);
         free(o->spec);
         json_decref(o->errors);
     }
     free(set->objs);
     json_decref(set->broken_files);
     json_decref(set->file_ids);
+    free(set->root_dir);
     memset(set, 0, sizeof(*set));
 }

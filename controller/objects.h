@@ -17,16 +17,16 @@
 struct desired_object {
     char *kind;
     char *name;
-    char *file;         /* source-relative file name */
-    char *manifest_dir; /* directory for relative data paths, or NULL (S3) */
-    int line;           /* where the object starts */
+    char *file;               /* source-relative file name */
+    const char *manifest_dir; /* directory for relative data paths (the set's root_dir), or NULL */
+    int line;                 /* where the object starts */
     /* The spec with defaults as compact JSON text (sorted keys), NULL when
      * invalid: a text is several times smaller than a jansson tree, and a
      * whole source's specs are held at once while a snapshot is applied. */
     char *spec;
     char revision[32];
     char spec_hash[65]; /* hash of the whole spec: a change bumps the generation */
-    json_t *errors;     /* array of "file:line:column: field.path: message" */
+    json_t *errors;     /* array of "file:line:column: field.path: message"; NULL when unchanged */
     char file_id[96];   /* the source file's version id when it was loaded */
     /* Copied from `previous` because its file did not change (see
      * objects_build): spec is NULL and errors empty; prev_index is its index
@@ -39,7 +39,8 @@ struct desired_set {
     struct desired_object *objs;
     size_t n;
     json_t *broken_files; /* object: file name -> array of error strings */
-    json_t *file_ids;     /* object: file name -> version id it was loaded at */
+    json_t *file_ids;     /* object: broken file name -> version id it was loaded at */
+    char *root_dir;       /* the directory source's path (manifest_dir of every object) */
     size_t files_loaded;  /* files parsed to build this set (not copied) */
 };
 
@@ -47,7 +48,7 @@ struct desired_set {
  * (for manifest_dir), or NULL. When previous (the last set built) is given,
  * a file whose name and version id are the same as when previous was built
  * is not loaded again: its objects are copied, marked unchanged, without
- * spec (a broken file's errors are copied too). Returns 0, or -1 when out of
+ * spec or errors (a broken file's errors are copied). Returns 0, or -1 when out of
  * memory. */
 int objects_build(const struct source_snapshot *snap, const char *root_dir,
                   const struct desired_set *previous, struct desired_set *out);
