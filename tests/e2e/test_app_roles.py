@@ -74,6 +74,40 @@ def insights(ecs, app):
     return {s["name"]: s["value"] for s in c.get("settings", [])}.get("containerInsights")
 
 
+def probe_secret(ecs, app, role_arn):
+    """Starts one task of a probe service in the application's cluster whose
+    task definition reads vault's secret with execution role role_arn:
+    "started", or "denied" when ECS could not fetch the secret. The probe
+    service is deleted again."""
+    net = ecs.describe_services(cluster=f"aviary-{app}", services=[f"{app}-a"])[
+        "services"][0]["networkConfiguration"]
+    name = "probe-" + role_arn.rsplit("/", 1)[-1]
+    td = ecs.register_task_definition(
+        family=name, executionRoleArn=role_arn, networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "probe", "image": "ghcr.io/example/probe:1",
+                               "essential": True,
+                               "secrets": [{"name": "DB_PASSWORD", "valueFrom": SECRET}]}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster=f"aviary-{app}", serviceName=name, taskDefinition=td,
+                       desiredCount=1, launchType="FARGATE", networkConfiguration=net)
+
+    def outcome():
+        stopped = ecs.list_tasks(cluster=f"aviary-{app}", serviceName=name,
+                                 desiredStatus="STOPPED")["taskArns"]
+        if stopped:
+            t = ecs.describe_tasks(cluster=f"aviary-{app}", tasks=stopped)["tasks"][0]
+            assert "AccessDeniedException" in t["stoppedReason"], t["stoppedReason"]
+            return "denied"
+        running = ecs.describe_services(cluster=f"aviary-{app}", services=[name])[
+            "services"][0]["runningCount"]
+        return "started" if running else None
+    try:
+        return wait_for(outcome, timeout=30, interval=0.2, message=f"{name} started or denied")
+    finally:
+        ecs.delete_service(cluster=f"aviary-{app}", service=name, force=True)
+
+
 def check_roles(iam, app, secrets):
     """The application's two roles as they must be; returns their ARNs."""
     exec_role = role_or_none(iam, f"aviary-{app}-execution")
@@ -137,6 +171,13 @@ def test_application_roles_isolation_drift_plan_and_deletion(aviary, emulator, a
     assert (td["executionRoleArn"], td["taskRoleArn"]) == (plain_exec, plain_task)
     assert "secrets" not in td["containerDefinitions"][0]
     assert insights(ecs, "vault") == "enabled"
+
+    # Isolation, as ECS sees it: a task definition with plain's execution
+    # role cannot start with vault's secret (the emulator's ECS fetches
+    # secrets with the execution role, as ECS does); with vault's own role
+    # it starts.
+    assert probe_secret(ecs, "plain", plain_exec) == "denied"
+    assert probe_secret(ecs, "plain", vault_exec) == "started"
 
     # Converged means quiet: no new task definition revision, no write.
     families = {app: ecs.list_task_definitions(familyPrefix=f"aviary-{app}")["taskDefinitionArns"]

@@ -400,3 +400,61 @@ def test_cluster_insights_metrics_follow_settings():
     call(em, "ecs", "UpdateClusterSettings", cluster="apps",
          settings=[{"name": "containerInsights", "value": "disabled"}])
     assert not view()["insights"]
+
+
+def test_task_needs_its_execution_role_to_read_its_secrets():
+    """ECS fetches a container's secrets with the task execution role before
+    the container starts: a role without a grant for the secret (or a
+    parameter) makes the task fail to start with AccessDenied; the role's
+    own inline grant, or a managed policy that reads secrets, lets it start;
+    an explicit Deny wins."""
+    from awsemu.services.iam import IamService
+    w = make_world(extra=(IamService,))
+    em = w["em"]
+    em.profiles["repo/web:1"] = {"start_seconds": 1.0}
+    secret = f"arn:aws:secretsmanager:{REGION}:{base.ACCOUNT_ID}:secret:db-AbCdEf"
+    param = f"arn:aws:ssm:{REGION}:{base.ACCOUNT_ID}:parameter/app/key"
+    trust = ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+             '{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}')
+    for name in ("mine", "other"):
+        call(em, "iam", "CreateRole", RoleName=name, AssumeRolePolicyDocument=trust)
+    call(em, "iam", "PutRolePolicy", RoleName="mine", PolicyName="secrets", PolicyDocument=(
+        '{"Version":"2012-10-17","Statement":['
+        '{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":["' + secret +
+        '"]},{"Effect":"Allow","Action":["ssm:GetParameters"],"Resource":"' + param + '"}]}'))
+
+    def start(role, name):
+        td = call(em, "ecs", "RegisterTaskDefinition", family=name, networkMode="awsvpc",
+                  requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+                  executionRoleArn=f"arn:aws:iam::{base.ACCOUNT_ID}:role/{role}",
+                  containerDefinitions=[{
+                      "name": "app", "image": "repo/web:1", "essential": True,
+                      "portMappings": [{"containerPort": 8080}],
+                      "secrets": [{"name": "DB", "valueFrom": secret},
+                                  {"name": "KEY", "valueFrom": param}]}])["taskDefinition"]
+        create_service(w, td["taskDefinitionArn"], name=name, desired=1, tg=w["tg_b"])
+        advance(em, 5)
+        stopped = call(em, "ecs", "ListTasks", cluster="apps", serviceName=name,
+                       desiredStatus="STOPPED")["taskArns"]
+        if stopped:
+            return call(em, "ecs", "DescribeTasks", cluster="apps", tasks=stopped)["tasks"][0]
+        return None
+
+    assert start("mine", "own") is None
+    assert describe(em, "own")["runningCount"] == 1
+    failed = start("other", "borrowed")
+    assert failed["stopCode"] == "TaskFailedToStart"
+    assert "AccessDeniedException" in failed["stoppedReason"]
+    assert "secretsmanager:GetSecretValue" in failed["stoppedReason"] and secret in \
+        failed["stoppedReason"]
+    # A role that does not exist cannot read anything either.
+    assert start("missing", "ghost")["stopCode"] == "TaskFailedToStart"
+    # A managed policy that reads every secret and parameter.
+    call(em, "iam", "AttachRolePolicy", RoleName="other",
+         PolicyArn="arn:aws:iam::aws:policy/PowerUserAccess")
+    assert start("other", "managed") is None
+    # An explicit Deny in an inline policy wins over the managed Allow.
+    call(em, "iam", "PutRolePolicy", RoleName="other", PolicyName="deny", PolicyDocument=(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"secretsmanager:*",'
+        '"Resource":"*"}]}'))
+    assert start("other", "denied")["stopCode"] == "TaskFailedToStart"

@@ -18,6 +18,7 @@ Every delay goes through clock.delay.
 """
 
 import base64
+import fnmatch
 import json
 import math
 import random
@@ -43,6 +44,37 @@ MAX_STOPPED_TASKS = 2000
 MAX_EVENTS = 100
 STOP_PHASE_SECONDS = (1.0, 2.0, 3.0)  # DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED
 RESTART_DELAY = 10.0   # after a task fails to start, before the service launches another
+# AWS managed policies that let a task execution role read any secret or
+# parameter (by the action ECS calls for it).
+SECRETS_READING_MANAGED = {
+    "secretsmanager:GetSecretValue": ("AdministratorAccess", "PowerUserAccess",
+                                      "SecretsManagerReadWrite"),
+    "ssm:GetParameters": ("AdministratorAccess", "PowerUserAccess", "AmazonSSMReadOnlyAccess"),
+}
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v] if v is not None else []
+
+
+def _policy_decision(doc, action, resource):
+    """"Deny", "Allow" or None: what the statements of one identity policy
+    say about ``action`` on ``resource`` (wildcards as IAM matches them;
+    conditions are not evaluated)."""
+    decision = None
+    for st in _as_list(doc.get("Statement")):
+        if not isinstance(st, dict):
+            continue
+        actions = [a.lower() for a in _as_list(st.get("Action"))]
+        if not any(fnmatch.fnmatchcase(action.lower(), a) for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in _as_list(st.get("Resource"))):
+            continue
+        if st.get("Effect") == "Deny":
+            return "Deny"
+        if st.get("Effect") == "Allow":
+            decision = "Allow"
+    return decision
 
 
 def _client(msg):
@@ -1053,6 +1085,9 @@ class Ecs(base.Service):
             reason = self._log_error(region, cd.get("logConfiguration") or {})
             if reason:
                 return "TaskFailedToStart", reason, cd["name"]
+        reason = self._secrets_error(region, td)
+        if reason:
+            return "TaskFailedToStart", reason[1], reason[0]
         mode = self.emulator.profile(t["_image"]).get("start_failure")
         name = next((c["name"] for c in t["containers"] if c["image"] == t["_image"]),
                     t["containers"][0]["name"])
@@ -1063,6 +1098,55 @@ class Ecs(base.Service):
         if mode == "exit":
             return "EssentialContainerExited", "Essential container in task exited", name
         return None
+
+    def _secrets_error(self, region, td):
+        """(container name, reason) when the task execution role cannot read
+        a secret a container names (ECS fetches them with that role before
+        the container starts), else None. Only checked with the IAM module
+        loaded: the role's inline policies and the AWS managed policies
+        that read secrets count."""
+        iam = self.emulator.services.get("iam")
+        if iam is None or not hasattr(iam, "get_role_by_arn"):
+            return None
+        role = None
+        for cd in td["containerDefinitions"]:
+            for secret in cd.get("secrets") or []:
+                ref = secret.get("valueFrom") or ""
+                ssm = ref.startswith("arn:aws:ssm:") or not ref.startswith("arn:")
+                if not ref.startswith("arn:"):
+                    ref = base.arn("ssm", region, "parameter/" + ref.lstrip("/"))
+                action = "ssm:GetParameters" if ssm else "secretsmanager:GetSecretValue"
+                if role is None:
+                    role = iam.get_role_by_arn(td.get("executionRoleArn") or "") or {}
+                if self._role_allows(role, action, ref):
+                    continue
+                who = (f"arn:aws:sts::{base.ACCOUNT_ID}:assumed-role/"
+                       f"{role.get('RoleName', 'unknown')}/{self._hex(32)}")
+                service = "ssm" if ssm else "asm"
+                return cd["name"], (
+                    "ResourceInitializationError: unable to pull secrets or registry auth: "
+                    f"execution resource retrieval failed: unable to retrieve secret from "
+                    f"{service}: service call has been retried 1 time(s): AccessDeniedException: "
+                    f"User: {who} is not authorized to perform: {action} on resource: {ref} "
+                    f"because no identity-based policy allows the {action} action")
+        return None
+
+    @staticmethod
+    def _role_allows(role, action, resource):
+        if not role:
+            return False
+        decisions = []
+        for doc in (role.get("InlinePolicies") or {}).values():
+            try:
+                decisions.append(_policy_decision(json.loads(doc), action, resource))
+            except ValueError:
+                continue
+        if "Deny" in decisions:
+            return False
+        if any(arn.rsplit("/", 1)[-1] in SECRETS_READING_MANAGED.get(action, ())
+               for arn in role.get("AttachedPolicyArns") or []):
+            return True
+        return "Allow" in decisions
 
     def _log_error(self, region, log):
         """Why the awslogs driver cannot start (its log group is missing and
