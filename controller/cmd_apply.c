@@ -1,6 +1,7 @@
-/* `aviary apply FILE [--wait]`: converges the Applications of one manifest
- * file without the daemon (for CI/CD), pass after pass as the reconciler
- * asks, and the helpers it shares with `aviary plan`. Main thread. */
+/* `aviary apply FILE [--wait]`: converges the Applications and
+ * TrainingEnvironments of one manifest file without the daemon (for CI/CD),
+ * pass after pass as the reconcilers ask, and the helpers it shares with
+ * `aviary plan`. Main thread. */
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -18,6 +19,7 @@
 #include "reconcilers/app.h"
 #include "reconcilers/duration.h"
 #include "reconcilers/status.h"
+#include "reconcilers/training.h"
 
 #define APPLY_DEFAULT_TIMEOUT_MS (30L * 60 * 1000)
 #define APPLY_BACKOFF_MIN_MS     1000L
@@ -30,13 +32,14 @@ static void apply_usage(FILE *out)
 {
     fprintf(out, "usage: aviary apply FILE [--wait] [--timeout DURATION] [--state-dir DIR]\n"
                  "\n"
-                 "Converges the Applications of FILE in AWS without the daemon (for CI/CD):\n"
-                 "creates what is missing, corrects drift, applies changes in place. Every pass\n"
-                 "prints a progress line and the events it recorded.\n"
+                 "Converges the Applications and TrainingEnvironments of FILE in AWS without\n"
+                 "the daemon (for CI/CD): creates what is missing, corrects drift, applies\n"
+                 "changes in place (a TrainingEnvironment's changed data files are uploaded as\n"
+                 "new versions). Every pass prints a progress line and the events it recorded.\n"
                  "\n"
-                 "  --wait              keep going (as the reconciler asks: AWS resources become\n"
-                 "                      available, tasks turn healthy) until every Application is\n"
-                 "                      Ready, or fails\n"
+                 "  --wait              keep going (as the reconcilers ask: AWS resources become\n"
+                 "                      available, tasks turn healthy, a notebook instance comes\n"
+                 "                      into service) until every object is Ready, or fails\n"
                  "  --timeout DURATION  give up waiting after this long (default 30m)\n"
                  "  --state-dir DIR     keep the status in the daemon's store in DIR, so that a\n"
                  "                      later `aviary run --state-dir DIR` continues from it (do\n"
@@ -48,7 +51,11 @@ static void apply_usage(FILE *out)
                  "A rollout that pauses (for `aviary promote`, which needs the daemon) or\n"
                  "rolls back ends the wait with a failure.\n"
                  "\n"
-                 "Exit status: 0 every Application Ready (--wait) or the pass succeeded (without\n"
+                 "A TrainingEnvironment is Ready when its bucket, data, role and network match\n"
+                 "the manifest and its notebook instance is InService (or Stopped with\n"
+                 "`running: false`); a notebook that fails reports SageMaker's reason.\n"
+                 "\n"
+                 "Exit status: 0 every object Ready (--wait) or the pass succeeded (without\n"
                  "--wait); 1 an invalid manifest, a failure (the reason on stderr), a paused or\n"
                  "rolled-back rollout, or the timeout; 2 usage error; 130 interrupted.\n");
 }
@@ -125,7 +132,7 @@ int cmd_manifest_dir(const char *path, char *out, size_t len)
     return 0;
 }
 
-/* ---- one Application's progress ------------------------------------------ */
+/* ---- one object's progress ------------------------------------------------- */
 
 struct apply_app {
     const struct manifest_object *obj;
@@ -240,6 +247,42 @@ static bool is_ready(const json_t *status)
            strcmp(synced, "True") == 0;
 }
 
+/* SageMaker's FailureReason when the notebook instance of a
+ * TrainingEnvironment's status is Failed, else NULL. */
+static const char *notebook_failed(const json_t *status)
+{
+    const json_t *nb = json_object_get(status, "notebook");
+    const char *state = json_string_value(json_object_get(nb, "state"));
+    const char *why = json_string_value(json_object_get(nb, "failureReason"));
+
+    if (state == NULL || strcmp(state, "Failed") != 0)
+        return NULL;
+    return why != NULL && *why ? why : "no reason given";
+}
+
+/* "NAME: Ready: ..." with what the object's users need: an Application's
+ * endpoint and dashboard, a TrainingEnvironment's notebook URL (or state)
+ * and bucket. */
+static void print_ready(const struct apply_app *app)
+{
+    const json_t *st = app->status;
+    const char *ep, *dash, *url, *bucket, *state;
+
+    if (app->obj->kind == MANIFEST_KIND_TRAINING_ENVIRONMENT) {
+        url = json_string_value(json_object_get(st, "notebookUrl"));
+        state = json_string_value(json_object_get(json_object_get(st, "notebook"), "state"));
+        bucket = json_string_value(json_object_get(st, "bucket"));
+        printf("\n%s: Ready: notebook %s%s%s, bucket %s\n", app->obj->name, state ? state : "?",
+               url && state && strcmp(state, "InService") == 0 ? " " : "",
+               url && state && strcmp(state, "InService") == 0 ? url : "", bucket ? bucket : "?");
+        return;
+    }
+    ep = json_string_value(json_object_get(st, "endpoint"));
+    dash = json_string_value(json_object_get(st, "dashboardUrl"));
+    printf("\n%s: Ready%s%s%s%s\n", app->obj->name, ep ? ": " : "", ep ? ep : "",
+           dash ? ", dashboard " : "", dash ? dash : "");
+}
+
 /* Loads the stored status of the object (or a new one) and records the
  * desired spec as the daemon would, so `aviary run` on the same store
  * continues. Returns the status (caller decrefs) or NULL when out of memory. */
@@ -290,6 +333,7 @@ out:
 static void apply_pass(struct apply_app *app, const char *manifest_dir, struct aws_client *aws,
                        struct store *st, bool wait)
 {
+    bool training = app->obj->kind == MANIFEST_KIND_TRAINING_ENVIRONMENT;
     struct reconcile_request req;
     struct reconcile_result res = {0};
     json_t *before = json_deep_copy(json_object_get(app->status, "events"));
@@ -301,9 +345,12 @@ static void apply_pass(struct apply_app *app, const char *manifest_dir, struct a
     app->passes++;
     snprintf(rid, sizeof(rid), "apply-%d", app->passes);
     cmd_app_request(app->obj, manifest_dir, aws, rid, &req);
-    application_reconcile(&req, app->status, &res, false, NULL);
-    if (st != NULL &&
-        store_set_field(st, "Application", app->obj->name, "status", app->status) != 0)
+    if (training)
+        training_reconcile_once(&req, app->status, &res, false, NULL);
+    else
+        application_reconcile(&req, app->status, &res, false, NULL);
+    if (st != NULL && store_set_field(st, manifest_kind_name(app->obj->kind), app->obj->name,
+                                      "status", app->status) != 0)
         fprintf(stderr, "%s: warning: cannot persist the status in the state directory\n",
                 app->obj->name);
     print_new_events(app->obj->name, before, json_object_get(app->status, "events"));
@@ -319,11 +366,17 @@ static void apply_pass(struct apply_app *app, const char *manifest_dir, struct a
     case RECONCILE_REQUEUE_AFTER:
         app->backoff_ms = 0;
         if (is_ready(app->status)) {
-            const char *ep = json_string_value(json_object_get(app->status, "endpoint"));
-            const char *dash = json_string_value(json_object_get(app->status, "dashboardUrl"));
-            printf("\n%s: Ready%s%s%s%s\n", app->obj->name, ep ? ": " : "", ep ? ep : "",
-                   dash ? ", dashboard " : "", dash ? dash : "");
+            print_ready(app);
             app->done = true;
+            return;
+        }
+        if (training && app->passes > 1 && notebook_failed(app->status)) {
+            /* It failed after this apply created or started it: starting it
+             * again (as the daemon does) would fail the same way. */
+            printf("\n");
+            fprintf(stderr, "%s: not Ready: the notebook instance failed: %s\n", app->obj->name,
+                    notebook_failed(app->status));
+            app->done = app->failed = true;
             return;
         }
         if (res.outcome == RECONCILE_DONE || is_stuck(phase)) {
@@ -432,9 +485,10 @@ int cmd_apply(int argc, char **argv)
     if (apps == NULL)
         goto out;
     for (i = 0; i < mf->nobjects; i++) {
-        if (mf->objects[i].kind != MANIFEST_KIND_APPLICATION) {
-            printf("%s %s: skipped: `aviary apply` converges Applications only; run the daemon "
-                   "for this kind\n",
+        if (mf->objects[i].kind != MANIFEST_KIND_APPLICATION &&
+            mf->objects[i].kind != MANIFEST_KIND_TRAINING_ENVIRONMENT) {
+            printf("%s %s: skipped: `aviary apply` converges Applications and "
+                   "TrainingEnvironments; run the daemon for this kind\n",
                    manifest_kind_name(mf->objects[i].kind), mf->objects[i].name);
             continue;
         }

@@ -1,6 +1,7 @@
 /* `aviary plan FILE`: what `aviary apply` would create, change and delete in
- * AWS for the Applications of one manifest file, found by running the
- * reconciler in plan mode (read calls only). Main thread. */
+ * AWS for the Applications and TrainingEnvironments of one manifest file,
+ * found by running their reconcilers in plan mode (read calls only). Main
+ * thread. */
 #include <ctype.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -13,19 +14,25 @@
 #include "controller/manifest.h"
 #include "reconcilers/app.h"
 #include "reconcilers/status.h"
+#include "reconcilers/training.h"
 
 static void plan_usage(FILE *out)
 {
     fprintf(out, "usage: aviary plan [-o json] FILE\n"
                  "\n"
-                 "Shows what `aviary apply FILE` would do in AWS for each Application of FILE:\n"
-                 "resources to create (+), to change (~, field by field where known) and to\n"
-                 "delete (-), then \"Plan: N to create, M to change, K to delete.\" The current\n"
-                 "state is read from AWS (describe calls only: nothing is created, changed or\n"
-                 "deleted). Invalid manifests are reported like `aviary validate`.\n"
+                 "Shows what `aviary apply FILE` would do in AWS for each Application and\n"
+                 "TrainingEnvironment of FILE: resources to create (+), to change (~, field by\n"
+                 "field where known) and to delete (-), then \"Plan: N to create, M to change,\n"
+                 "K to delete.\" The current state is read from AWS (describe calls only:\n"
+                 "nothing is created, changed or deleted). For a TrainingEnvironment this\n"
+                 "includes the bucket and its settings, each data file that would be uploaded\n"
+                 "(by SHA-256: local files are read and hashed, nothing is sent), the role,\n"
+                 "the network and the notebook instance (type, volume, stop/update/start).\n"
+                 "Invalid manifests are reported like `aviary validate`.\n"
                  "\n"
                  "  -o json   print {\"applications\": [{\"name\", \"actions\": [...], ...}],\n"
-                 "            \"create\", \"change\", \"delete\"} instead\n"
+                 "            \"trainingEnvironments\": [...], \"create\", \"change\",\n"
+                 "            \"delete\"} instead\n"
                  "\n"
                  "Exit status: 0 the plan was made, 1 an invalid manifest or AWS could not be\n"
                  "read, 2 usage error.\n");
@@ -228,14 +235,16 @@ static void print_resources(const json_t *grouped, struct plan_counts *c)
     }
 }
 
-/* Plans one Application; appends its entry to report. Returns 0, or -1 when
- * AWS could not be read (reported in the entry and on stderr). */
-static int plan_app(const struct manifest_object *obj, const char *manifest_dir,
-                    struct aws_client *aws, bool text, json_t *report, struct plan_counts *total)
+/* Plans one Application or TrainingEnvironment; appends its entry to
+ * report. Returns 0, or -1 when AWS could not be read (reported in the
+ * entry and on stderr). */
+static int plan_object(const struct manifest_object *obj, const char *manifest_dir,
+                       struct aws_client *aws, bool text, json_t *report, struct plan_counts *total)
 {
+    bool training = obj->kind == MANIFEST_KIND_TRAINING_ENVIRONMENT;
     struct reconcile_request req;
     struct reconcile_result res = {0};
-    json_t *status = status_new("Application", obj->name);
+    json_t *status = status_new(manifest_kind_name(obj->kind), obj->name);
     json_t *actions = json_array();
     json_t *grouped = NULL, *entry;
     const json_t *last;
@@ -244,7 +253,10 @@ static int plan_app(const struct manifest_object *obj, const char *manifest_dir,
     int rc = 0;
 
     cmd_app_request(obj, manifest_dir, aws, "plan", &req);
-    application_reconcile(&req, status, &res, true, actions);
+    if (training)
+        training_reconcile_once(&req, status, &res, true, actions);
+    else
+        application_reconcile(&req, status, &res, true, actions);
     grouped = group_actions(actions);
     last = json_object_get(status, "lastReconcile");
     if (res.outcome == RECONCILE_ERROR || res.outcome == RECONCILE_INVALID) {
@@ -264,7 +276,7 @@ static int plan_app(const struct manifest_object *obj, const char *manifest_dir,
         }
     }
     if (text) {
-        printf("Application %s (revision %s):\n", obj->name, obj->revision);
+        printf("%s %s (revision %s):\n", manifest_kind_name(obj->kind), obj->name, obj->revision);
         if (json_array_size(grouped) == 0 && rc == 0)
             printf("  no changes: AWS matches the manifest\n");
         print_resources(grouped, &c);
@@ -306,7 +318,7 @@ int cmd_plan(int argc, char **argv)
     };
     struct manifest_file *mf = NULL;
     struct aws_client *aws = NULL;
-    json_t *report = json_array();
+    json_t *report = json_array(), *training_report = json_array();
     struct plan_counts total = {0};
     char manifest_dir[4096];
     const char *path;
@@ -352,21 +364,25 @@ int cmd_plan(int argc, char **argv)
     rc = 0;
     for (size_t i = 0; i < mf->nobjects; i++) {
         const struct manifest_object *o = &mf->objects[i];
-        if (o->kind != MANIFEST_KIND_APPLICATION) {
+        bool training = o->kind == MANIFEST_KIND_TRAINING_ENVIRONMENT;
+        if (o->kind != MANIFEST_KIND_APPLICATION && !training) {
             if (text)
-                printf("%s %s: not planned: `aviary plan` covers Applications only\n\n",
+                printf("%s %s: not planned: `aviary plan` covers Applications and "
+                       "TrainingEnvironments\n\n",
                        manifest_kind_name(o->kind), o->name);
             continue;
         }
-        if (plan_app(o, manifest_dir, aws, text, report, &total) != 0)
+        if (plan_object(o, manifest_dir, aws, text, training ? training_report : report, &total) !=
+            0)
             rc = 1;
     }
     if (text) {
         printf("Plan: %d to create, %d to change, %d to delete.\n", total.create, total.change,
                total.remove);
     } else {
-        json_t *doc = json_pack("{s:O, s:i, s:i, s:i}", "applications", report, "create",
-                                total.create, "change", total.change, "delete", total.remove);
+        json_t *doc = json_pack("{s:O, s:O, s:i, s:i, s:i}", "applications", report,
+                                "trainingEnvironments", training_report, "create", total.create,
+                                "change", total.change, "delete", total.remove);
         char *s = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
         if (s != NULL)
             printf("%s\n", s);
@@ -374,6 +390,7 @@ int cmd_plan(int argc, char **argv)
         json_decref(doc);
     }
 out:
+    json_decref(training_report);
     json_decref(report);
     aws_client_free(aws);
     manifest_file_free(mf);

@@ -16,6 +16,8 @@
 #define TRAIN_DEFAULT_WAIT_MS 5000
 /* Uploads and copies of large parts may take longer than a describe. */
 #define TRAIN_PAYLOAD_TIMEOUT_MS 300000L
+/* S3's largest object (5 TiB). */
+#define TRAIN_MAX_OBJECT_BYTES ((size_t)5 * 1024 * 1024 * 1024 * 1024)
 
 /* ---- context and helpers ------------------------------------------------ */
 
@@ -161,6 +163,37 @@ int train_write_payload(struct train_ctx *ctx, const char *resource, const char 
         *out = result;
     else
         json_decref(result);
+    return 0;
+}
+
+int train_head_object(struct train_ctx *ctx, const char *resource, const char *bucket,
+                      const char *key, json_t **out, struct aws_error *err_out)
+{
+    struct aws_buf none;
+    struct aws_call_options opts = {NULL, &none, 0};
+    struct aws_error err;
+    json_t *in = json_pack("{s:s, s:s}", "Bucket", bucket, "Key", key);
+    int rc;
+
+    *out = NULL;
+    aws_buf_init(&none, TRAIN_MAX_OBJECT_BYTES);
+    ctx->app.reads++;
+    rc = aws_call_ex(ctx->app.aws, "s3", "HeadObject", in, &opts, out, &err);
+    aws_buf_free(&none);
+    json_decref(in);
+    if (rc != 0) {
+        snprintf(ctx->app.error, sizeof(ctx->app.error), "%s: s3.HeadObject: %s: %s%s%s%s",
+                 resource, err.code, err.message, err.request_id[0] ? " (request " : "",
+                 err.request_id, err.request_id[0] ? ")" : "");
+        ctx->app.terminal =
+            err.kind == AWS_ERR_INVALID ||
+            (err.kind == AWS_ERR_SERVICE && !err.retryable && train_is_code(&err, "AccessDenied"));
+        if (err_out != NULL)
+            *err_out = err;
+        return -1;
+    }
+    if (err_out != NULL)
+        aws_error_clear(err_out);
     return 0;
 }
 

@@ -183,7 +183,7 @@ static int converge_tags(struct train_ctx *ctx, bool fresh)
             goto out;
         }
         /* No aviary tags: the remains of an interrupted creation. */
-        train_note_drift(ctx, "s3:bucket-tags", b, "aviary tags missing");
+        train_note_drift(ctx, "s3:bucket-tagging", b, "aviary tags missing");
     }
     if (app_write(
             &ctx->app, b, "s3", "PutBucketTagging",
@@ -217,8 +217,7 @@ static int converge_public_access(struct train_ctx *ctx, bool fresh)
         json_decref(out);
         if (blocked)
             return 0;
-        train_note_drift(ctx, "s3:bucket-public-access-block", b,
-                         "public access no longer fully blocked");
+        train_note_drift(ctx, "s3:public-access-block", b, "public access no longer fully blocked");
     }
     return app_write(&ctx->app, b, "s3", "PutPublicAccessBlock",
                      json_pack("{s:s, s:{s:b, s:b, s:b, s:b}}", "Bucket", b,

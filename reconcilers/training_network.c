@@ -299,8 +299,7 @@ static int converge_route_table(struct tnet *n)
     }
     if (via == NULL || strcmp(via, n->igw) != 0) {
         if (via != NULL || !fresh)
-            train_note_drift(ctx, "ec2:route-table", n->table,
-                             "default route not through the gateway");
+            train_note_drift(ctx, "ec2:route", n->table, "default route not through the gateway");
         if (app_write(&ctx->app, n->table, "ec2", via != NULL ? "ReplaceRoute" : "CreateRoute",
                       json_pack("{s:s, s:s, s:s}", "RouteTableId", n->table, "DestinationCidrBlock",
                                 ANYWHERE, "GatewayId", n->igw),

@@ -259,8 +259,7 @@ static int head(struct train_ctx *ctx, const char *bucket, const char *key, json
     struct aws_error err;
 
     *head_out = NULL;
-    if (app_read(&ctx->app, key, "s3", "HeadObject",
-                 json_pack("{s:s, s:s}", "Bucket", bucket, "Key", key), head_out, &err) == 0)
+    if (train_head_object(ctx, key, bucket, key, head_out, &err) == 0)
         return 1;
     if (err.http_status == 404 || train_is_code(&err, "NoSuchKey")) {
         train_forget_error(ctx);

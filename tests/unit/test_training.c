@@ -593,7 +593,7 @@ static void test_multipart_default_threshold(void **state)
     char sha[65], got[65], error[1024];
     struct aws_buf body;
     json_t *out;
-    int parts = calls("UploadPart"), singles = calls("PutObject");
+    int parts = calls("UploadPart"), singles = calls("PutObject"), before;
 
     (void)state;
     sparse_file(f, "big.bin", 65 * 1024 * 1024, sha);
@@ -606,6 +606,13 @@ static void test_multipart_default_threshold(void **state)
     assert_string_equal(got, sha);
     aws_buf_free(&body);
     json_decref(out);
+    /* The next pass reads the 65 MiB object's metadata (HeadObject answers
+     * with its Content-Length, above the client's 16 MiB response limit)
+     * and uploads nothing. */
+    before = writes();
+    assert_int_equal(upload_pass(f, TRAIN_MULTIPART_THRESHOLD, TRAIN_PART_SIZE, error),
+                     APP_STEP_READY);
+    assert_int_equal(writes(), before);
     fx_free(f);
 }
 
