@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ACCOUNT = "123456789012"
 MANAGED_BY = "aviary.io/managed-by"
 APPLICATION = "aviary.io/application"
-EXECUTION_ROLE = "aviary-ecs-task-execution"
+SHARED_EXECUTION_ROLE = "aviary-ecs-task-execution"  # of earlier versions: never created now
 CONVERGE_TIMEOUT = 90.0
 DELETE_TIMEOUT = 90.0
 IMAGE = "ghcr.io/example/model:{tag}"  # another registry: the emulator's ECS does not pull it
@@ -107,8 +107,8 @@ def owned(tags, app):
 
 def tagged_resources(aws, app):
     """Everything in the emulator tagged for ``app``, per kind (lists of ids),
-    looked up service by service through the tags (the IAM execution role is
-    shared by every application and never deleted, so it is not listed)."""
+    looked up service by service through the tags, the application's IAM
+    roles included)."""
     ec2 = aws("ec2")
     out = {}
     f = tag_filters(app)
@@ -179,6 +179,15 @@ def tagged_resources(aws, app):
     out["dashboard"] = [d["DashboardName"] for d in
                         cw.list_dashboards(DashboardNamePrefix=f"aviary-{app}")["DashboardEntries"]
                         if d["DashboardName"] == f"aviary-{app}"]
+    iam = aws("iam")
+    out["role"] = []
+    for role in (f"aviary-{app}-execution", f"aviary-{app}-task"):
+        try:
+            r = iam.get_role(RoleName=role)["Role"]
+        except iam.exceptions.NoSuchEntityException:
+            continue
+        if owned(tags_dict(r.get("Tags")), app):
+            out["role"].append(role)
     out["scalable_target"] = [
         t["ResourceId"] for t in aws("application-autoscaling").describe_scalable_targets(
             ServiceNamespace="ecs")["ScalableTargets"]
@@ -370,10 +379,12 @@ def check_registry(aws, app):
 
 def check_compute(aws, app, net, min_count, health_path="/health"):
     iam, logs, ecs = aws("iam"), aws("logs"), aws("ecs")
-    role = iam.get_role(RoleName=EXECUTION_ROLE)["Role"]
-    attached = [p["PolicyName"] for p in
-                iam.list_attached_role_policies(RoleName=EXECUTION_ROLE)["AttachedPolicies"]]
-    assert "AmazonECSTaskExecutionRolePolicy" in attached
+    role = iam.get_role(RoleName=f"aviary-{app}-execution")["Role"]
+    assert owned(tags_dict(role["Tags"]), app)
+    attached = [p["PolicyName"] for p in iam.list_attached_role_policies(
+        RoleName=f"aviary-{app}-execution")["AttachedPolicies"]]
+    assert attached == ["AmazonECSTaskExecutionRolePolicy"]
+    task_role = iam.get_role(RoleName=f"aviary-{app}-task")["Role"]
     groups = logs.describe_log_groups(logGroupNamePrefix=f"/aviary/{app}")["logGroups"]
     assert [g["logGroupName"] for g in groups] == [f"/aviary/{app}"]
     assert groups[0].get("retentionInDays", 0) > 0
@@ -404,6 +415,7 @@ def check_compute(aws, app, net, min_count, health_path="/health"):
     assert td["networkMode"] == "awsvpc" and td["requiresCompatibilities"] == ["FARGATE"]
     assert (td["cpu"], td["memory"]) == ("512", "1024")
     assert td["executionRoleArn"] == role["Arn"]
+    assert td["taskRoleArn"] == task_role["Arn"]
     c = td["containerDefinitions"][0]
     assert c["image"] == IMAGE.format(tag="1")
     env = {e["name"]: e["value"] for e in c["environment"]}
@@ -638,7 +650,11 @@ def test_converge_check_everything_quiet_drift_update_plan_delete(aviary, emulat
              message="object deleted")
     assert leftovers(aws, app) == {}
     iam = aws("iam")
-    assert iam.get_role(RoleName=EXECUTION_ROLE)["Role"]  # shared: kept
+    for role in (f"aviary-{app}-execution", f"aviary-{app}-task"):
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_role(RoleName=role)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=SHARED_EXECUTION_ROLE)
     assert d.stop() == 0
     print(f"converged from nothing in {converge_seconds:.1f}s")
 

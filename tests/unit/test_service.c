@@ -371,7 +371,9 @@ static void test_converge_from_nothing(void **state)
                                                           "cpuArchitecture")),
                         "X86_64");
     assert_string_equal(json_string_value(json_object_get(tdd, "executionRoleArn")),
-                        "arn:aws:iam::123456789012:role/" APP_EXECUTION_ROLE);
+                        "arn:aws:iam::123456789012:role/aviary-" APP "-execution");
+    assert_string_equal(json_string_value(json_object_get(tdd, "taskRoleArn")),
+                        "arn:aws:iam::123456789012:role/aviary-" APP "-task");
     c = json_array_get(json_object_get(tdd, "containerDefinitions"), 0);
     assert_string_equal(json_string_value(json_object_get(c, "name")), "app");
     assert_string_equal(json_string_value(json_object_get(c, "image")), IMAGE1);
@@ -644,8 +646,14 @@ static void test_delete(void **state)
              json_pack("{s:s}", "logGroupNamePrefix", "/aviary/" APP));
     assert_int_equal(json_array_size(json_object_get(o, "logGroups")), 0);
     json_decref(o);
-    /* The shared role stays. */
-    json_decref(call(f, "iam", "GetRole", json_pack("{s:s}", "RoleName", APP_EXECUTION_ROLE)));
+    /* The application's roles went with it. */
+    {
+        json_t *in = json_pack("{s:s}", "RoleName", "aviary-" APP "-execution"), *out = NULL;
+        struct aws_error err;
+        assert_int_not_equal(aws_call(f->emu.client, "iam", "GetRole", in, &out, &err), 0);
+        assert_string_equal(err.code, "NoSuchEntity");
+        json_decref(in);
+    }
 }
 
 static void test_plan_makes_no_mutating_call(void **state)
