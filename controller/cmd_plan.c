@@ -276,7 +276,11 @@ static int plan_object(const struct manifest_object *obj, const char *manifest_d
         }
     }
     if (text) {
-        printf("%s %s (revision %s):\n", manifest_kind_name(obj->kind), obj->name, obj->revision);
+        if (obj->revision[0] != '\0')
+            printf("%s %s (revision %s):\n", manifest_kind_name(obj->kind), obj->name,
+                   obj->revision);
+        else /* TrainingEnvironments have no revision */
+            printf("%s %s:\n", manifest_kind_name(obj->kind), obj->name);
         if (json_array_size(grouped) == 0 && rc == 0)
             printf("  no changes: AWS matches the manifest\n");
         print_resources(grouped, &c);

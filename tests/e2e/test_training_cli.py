@@ -42,7 +42,7 @@ def test_plan_apply_wait_and_a_quiet_second_plan(aviary, emulator, src):
     # Plan from nothing: everything is to be created; not one write.
     r = aviary.run("plan", str(path), check=True)
     out = r.stdout
-    assert "TrainingEnvironment cli (revision " in out, out
+    assert "TrainingEnvironment cli:\n" in out, out
     for line in ("+ s3:bucket aviary-cli-", "s3.CreateBucket", "s3.PutBucketLifecycleConfiguration",
                  "lifecycle: abort incomplete multipart uploads after 1 day",
                  "+ s3:object data/data/train.csv", f"sha256: (none) -> {sha_v1}",
