@@ -31,7 +31,7 @@ def src(tmp_path):
     return d
 
 
-def test_plan_apply_wait_and_a_quiet_second_plan(aviary, emulator, src):
+def test_plan_apply_wait_and_a_quiet_second_plan(aviary, emulator, src, tmp_path):
     s3, sm = client(emulator, "s3"), client(emulator, "sagemaker")
     data_v1 = b"customer,churned\nC1,0\nC2,1\n"
     (src / "data" / "train.csv").write_bytes(data_v1)
@@ -105,9 +105,18 @@ def test_plan_apply_wait_and_a_quiet_second_plan(aviary, emulator, src):
     versions = s3.list_object_versions(Bucket=bucket, Prefix="data/data/train.csv")["Versions"]
     assert len(versions) == 2
 
-    # Without --wait, one pass on a converged environment: Ready at once.
-    r = aviary.run("apply", str(path), check=True)
+    # Without --wait, one pass on a converged environment: Ready at once; its
+    # status kept for the daemon, which continues without a write.
+    state = str(tmp_path / "state")
+    r = aviary.run("apply", str(path), "--state-dir", state, check=True)
     assert "cli: pass 1: Ready" in r.stdout and "cli: Ready: notebook InService" in r.stdout
+    emulator.clear_calls()
+    d = Daemon(aviary, str(src), state)
+    wait_for(lambda: len(emulator.calls(operation="HeadObject")) >= 2, timeout=20,
+             message="two passes of the daemon")
+    assert d.obj("cli")["phase"] == "Ready"
+    assert mutating(emulator) == []
+    assert d.stop() == 0
 
     # A missing data file: exit 1 with the file named, nothing in AWS touched.
     bad = src / "bad.yaml"
