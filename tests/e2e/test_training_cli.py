@@ -212,3 +212,24 @@ def test_lifecycle_rule_aborts_uploads_aviary_does_not_know(aviary, emulator, sr
     # ... and S3 aborts it after its abort date (a day, rounded to midnight UTC).
     emulator.clock(advance=2 * 86400 + 60)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_apply_wait_fails_with_the_reason(aviary, emulator, src):
+    s3 = client(emulator, "s3")
+    (src / "data" / "train.csv").write_bytes(b"a,b\n1,2\n")
+    path = src / "taken.yaml"
+    path.write_text(manifest("taken", cidr="10.83.0.0/16"))
+    # The environment's bucket name, already used by something else.
+    bucket = "aviary-taken-" + hashlib.sha256(f"{ACCOUNT}/{REGION}/taken".encode()).hexdigest()[:12]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+        {"Key": "aviary.io/managed-by", "Value": "aviary"},
+        {"Key": "aviary.io/training", "Value": "someone-else"}]})
+    emulator.clear_calls()
+    r = aviary.run("apply", str(path), "--wait", "--timeout", "1m", timeout=90)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "taken: failed: " in r.stderr and "tagged for another owner" in r.stderr, r.stderr
+    assert "Ready" not in r.stdout
+    assert mutating(emulator) == []   # nothing of the foreign bucket changed
+    r = aviary.run("plan", str(path))
+    assert r.returncode == 1 and "tagged for another owner" in r.stderr, r.stderr
