@@ -401,7 +401,10 @@ int aws_http_perform(struct aws_http *http, const struct aws_http_request *req,
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, total_ms) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body) != CURLE_OK ||
+        /* A HEAD answer announces the size of a body that never comes
+         * (HeadObject of a large object): no limit applies to it. */
+        (strcmp(req->method, "HEAD") != 0 &&
+         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t.max_body) != CURLE_OK) ||
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||

@@ -16,8 +16,6 @@
 #define TRAIN_DEFAULT_WAIT_MS 5000
 /* Uploads and copies of large parts may take longer than a describe. */
 #define TRAIN_PAYLOAD_TIMEOUT_MS 300000L
-/* S3's largest object (5 TiB). */
-#define TRAIN_MAX_OBJECT_BYTES ((size_t)5 * 1024 * 1024 * 1024 * 1024)
 
 /* ---- context and helpers ------------------------------------------------ */
 
@@ -169,17 +167,13 @@ int train_write_payload(struct train_ctx *ctx, const char *resource, const char 
 int train_head_object(struct train_ctx *ctx, const char *resource, const char *bucket,
                       const char *key, json_t **out, struct aws_error *err_out)
 {
-    struct aws_buf none;
-    struct aws_call_options opts = {NULL, &none, 0};
     struct aws_error err;
     json_t *in = json_pack("{s:s, s:s}", "Bucket", bucket, "Key", key);
     int rc;
 
     *out = NULL;
-    aws_buf_init(&none, TRAIN_MAX_OBJECT_BYTES);
     ctx->app.reads++;
-    rc = aws_call_ex(ctx->app.aws, "s3", "HeadObject", in, &opts, out, &err);
-    aws_buf_free(&none);
+    rc = aws_call(ctx->app.aws, "s3", "HeadObject", in, out, &err);
     json_decref(in);
     if (rc != 0) {
         snprintf(ctx->app.error, sizeof(ctx->app.error), "%s: s3.HeadObject: %s: %s%s%s%s",

@@ -111,11 +111,7 @@ int train_write_payload(struct train_ctx *ctx, const char *resource, const char 
  * entry naming what differs. */
 void train_note_drift(struct train_ctx *ctx, const char *kind, const char *name, const char *what);
 
-/* S3 HeadObject of bucket/key (a read). HEAD answers carry the object's
- * Content-Length although no body follows, and the HTTP layer refuses a
- * Content-Length above the client's response limit (16 MiB), so the limit
- * is raised to S3's largest object for this call; nothing is received.
- * Returns 0 and *out (caller decrefs), or -1 with ctx->app.error and *err
+/* S3 HeadObject of bucket/key (a read; AccessDenied is terminal). Returns 0 and *out (caller decrefs), or -1 with ctx->app.error and *err
  * (when not NULL). */
 int train_head_object(struct train_ctx *ctx, const char *resource, const char *bucket,
                       const char *key, json_t **out, struct aws_error *err);

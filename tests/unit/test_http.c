@@ -311,6 +311,20 @@ static void test_max_response_size(void **state)
     get(http, test_server_url(srv), 0, 0, &resp, &err, &rc);
     assert_int_equal(rc, -1);
     assert_int_equal(err.kind, AWS_ERR_TOO_LARGE);
+    /* A HEAD answer only announces the size (S3 HeadObject of a large
+     * object): accepted whatever it says. */
+    {
+        struct aws_http_request head = {.method = "HEAD", .url = test_server_url(srv)};
+
+        test_server_lock(srv);
+        e.answer_len = 100000;
+        test_server_unlock(srv);
+        rc = aws_http_perform(http, &head, &resp, &err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(resp.status, 200);
+        assert_int_equal(resp.body_len, 0);
+        aws_http_response_clear(&resp);
+    }
     aws_http_free(http);
     test_server_stop(srv);
 }
