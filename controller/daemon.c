@@ -31,12 +31,13 @@
 #include "reconcilers/metrics_batcher.h"
 #include "reconcilers/status.h"
 
-#define DAEMON_WORKERS_MAX 64
-#define KEY_MAX            WORKQUEUE_KEY_MAX
-#define DAEMON_ARENAS      1            /* malloc arenas (M_ARENA_MAX) */
-#define TRIM_THRESHOLD     (128 * 1024) /* M_TRIM_THRESHOLD, glibc's initial value */
-#define TRIM_CHECK_MS      2000         /* idle malloc_trim check */
-#define TRIM_AFTER_FILES   32           /* malloc_trim after an event that loaded this many files */
+#define DAEMON_WORKERS_MAX    64
+#define KEY_MAX               WORKQUEUE_KEY_MAX
+#define DAEMON_ARENAS         1            /* malloc arenas (M_ARENA_MAX) */
+#define TRIM_THRESHOLD        (128 * 1024) /* M_TRIM_THRESHOLD, glibc's initial value */
+#define TRIM_CHECK_MS         2000         /* idle malloc_trim check */
+#define TRIM_AFTER_RECONCILES 32           /* idle malloc_trim once this many reconciles ran */
+#define TRIM_AFTER_FILES      32 /* malloc_trim after an event that loaded this many files */
 
 /* A desired set's objects sorted by kind and name, for lookups by key. */
 struct set_index {
@@ -719,14 +720,16 @@ static void on_resync(uv_timer_t *t)
 
 /* After a burst of reconciles (the initial convergence, a resync) the
  * workers' freed trees stay resident in glibc's heap; once the queue is
- * idle they are handed back. A check costs two counters when nothing ran. */
+ * idle they are handed back. A check costs a counter when nothing ran. */
 static void on_trim(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     unsigned long seq = atomic_load(&d->reconcile_seq);
     struct workqueue_stats qs;
 
-    if (seq == d->trimmed_at_seq)
+    /* Not after every event's single reconcile: a trim walks the whole heap
+     * and the pages it returns are faulted in again by the next event. */
+    if (seq - d->trimmed_at_seq < TRIM_AFTER_RECONCILES)
         return;
     workqueue_get_stats(d->queue, &qs);
     if (qs.ready > 0 || qs.in_progress > 0)

@@ -1,8 +1,11 @@
-/* Status store with crash-safe persistence (see store.h). Any thread; one
- * mutex guards the records, and writes happen under it so two writers of the
- * same record cannot reorder on disk. In memory a record is its compact JSON
- * text (sorted keys), not a jansson tree: a defaulted spec costs several
- * times more as a tree, and every reader gets a fresh copy anyway. */
+/* Status store with crash-safe persistence (see store.h). Any thread. One
+ * mutex (mu) guards the records in memory; the files are written under one
+ * of STORE_IO_LOCKS stripe locks chosen by the record's key, taken before
+ * mu, so two writers of the same record cannot reorder on disk while writes
+ * of different records (a worker's status, the loop's desired state) do not
+ * wait for each other's fsync, and readers never wait for a disk write. In memory a record is its
+ * compact JSON text (sorted keys), not a jansson tree: a defaulted spec costs several times more as
+ * a tree, and every reader gets a fresh copy anyway. */
 #include "controller/store.h"
 
 #include <dirent.h>
@@ -10,6 +13,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 
 #define STORE_PATH_MAX   4096
 #define STORE_RECORD_MAX (4u * 1024u * 1024u)
+#define STORE_IO_LOCKS   64
 
 struct store_record {
     char *kind;
@@ -27,7 +32,8 @@ struct store_record {
 
 struct store {
     pthread_mutex_t mu;
-    char *dir; /* NULL: memory only */
+    pthread_mutex_t io[STORE_IO_LOCKS]; /* file writes, by hash of kind/name */
+    char *dir;                          /* NULL: memory only */
     struct store_record *recs;
     size_t n, cap;
 };
@@ -120,14 +126,41 @@ static json_t *record_tree(const char *text)
     return json_loads(text, 0, NULL);
 }
 
-/* Takes ownership of text (a record's compact JSON). Returns 0 or -1 (out
- * of memory; text freed). */
-static int set_record(struct store *st, const char *kind, const char *name, char *text)
+/* The stripe lock for the file of kind/name (FNV-1a of the key). */
+static pthread_mutex_t *io_lock(struct store *st, const char *kind, const char *name)
+{
+    uint32_t h = 2166136261u;
+
+    for (const char *p = kind; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &st->io[h % STORE_IO_LOCKS];
+}
+
+static void drop_record(struct store *st, struct store_record *r)
+{
+    free(r->kind);
+    free(r->name);
+    free(r->text);
+    *r = st->recs[--st->n];
+}
+
+/* Takes ownership of text (a record's compact JSON). The text it replaces
+ * goes to *old (caller frees; NULL for a new record) when old is not NULL,
+ * else is freed. Returns 0 or -1 (out of memory; text freed). */
+static int set_record(struct store *st, const char *kind, const char *name, char *text, char **old)
 {
     struct store_record *r = find(st, kind, name);
 
+    if (old != NULL)
+        *old = NULL;
     if (r != NULL) {
-        free(r->text);
+        if (old != NULL)
+            *old = r->text;
+        else
+            free(r->text);
         r->text = text;
         return 0;
     }
@@ -208,7 +241,7 @@ static int load_all(struct store *st, char *errbuf, size_t errlen)
             continue;
         }
         text = compact_text(rec);
-        if (text == NULL || set_record(st, kind, name, text) != 0) {
+        if (text == NULL || set_record(st, kind, name, text, NULL) != 0) {
             json_decref(rec);
             closedir(d);
             return -1;
@@ -231,6 +264,8 @@ int store_open(const char *dir, struct store **out, char *errbuf, size_t errlen)
     if (st == NULL)
         return -1;
     pthread_mutex_init(&st->mu, NULL);
+    for (int i = 0; i < STORE_IO_LOCKS; i++)
+        pthread_mutex_init(&st->io[i], NULL);
     if (dir != NULL) {
         st->dir = strdup(dir);
         if (st->dir == NULL)
@@ -268,6 +303,8 @@ void store_close(struct store *st)
     free(st->recs);
     free(st->dir);
     pthread_mutex_destroy(&st->mu);
+    for (int i = 0; i < STORE_IO_LOCKS; i++)
+        pthread_mutex_destroy(&st->io[i]);
     free(st);
 }
 
@@ -297,49 +334,76 @@ json_t *store_get(struct store *st, const char *kind, const char *name)
     return copy;
 }
 
-/* Persists and installs rec (taken: released before returning); caller
- * holds the mutex. A record equal to the one in force is not written again
- * (an idle resync rewrites nothing). Returns 0, or -1 with the previous
- * record untouched. */
-static int put_locked(struct store *st, const char *kind, const char *name, json_t *rec)
+/* Installs rec (taken: released before returning) and persists it. The
+ * caller holds the record's stripe lock and mu; mu is released here before
+ * the disk write (the stripe lock is not). A record equal to the one in
+ * force is not written again (an idle resync rewrites nothing). Returns 0,
+ * or -1 with the previous record in force, in memory and on disk. */
+static int put_and_unlock(struct store *st, const char *kind, const char *name, json_t *rec)
 {
     char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
-    char *text = NULL, *compact = NULL;
-    struct store_record *prev;
+    char *text = NULL, *compact = NULL, *old = NULL;
+    struct store_record *prev, *r;
     int rc = -1;
 
     /* The record names itself so a reload needs nothing but the file. */
     if (json_object_set_new(rec, "kind", json_string(kind)) != 0 ||
         json_object_set_new(rec, "name", json_string(name)) != 0)
-        goto out;
+        goto unlock;
     compact = compact_text(rec);
     if (compact == NULL || strlen(compact) > STORE_RECORD_MAX)
-        goto out;
+        goto unlock;
     prev = find(st, kind, name);
     if (prev != NULL && strcmp(prev->text, compact) == 0) {
         rc = 0;
+        goto unlock;
+    }
+    /* In force in memory at once; no other writer of this record can run
+     * before the file is written (the stripe lock), and readers see it. */
+    if (set_record(st, kind, name, compact, &old) != 0) {
+        compact = NULL;
+        goto unlock;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (st->dir == NULL) {
+        rc = 0;
         goto out;
     }
-    if (st->dir != NULL) {
-        text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (text == NULL || record_path(st, kind, name, "", path, sizeof(path)) != 0 ||
-            record_path(st, kind, name, ".tmp", tmp, sizeof(tmp)) != 0)
-            goto out;
-        snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
-        if (write_atomic(objdir, path, tmp, text) != 0)
-            goto out;
+    text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+    snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
+    if (text != NULL && record_path(st, kind, name, "", path, sizeof(path)) == 0 &&
+        record_path(st, kind, name, ".tmp", tmp, sizeof(tmp)) == 0 &&
+        write_atomic(objdir, path, tmp, text) == 0) {
+        rc = 0;
+        goto out;
     }
-    rc = set_record(st, kind, name, compact);
-    compact = NULL;
-out:
-    free(text);
+    /* Not written: put the previous record back in memory. */
+    pthread_mutex_lock(&st->mu);
+    r = find(st, kind, name);
+    if (r != NULL && r->text == compact) {
+        if (old != NULL) {
+            r->text = old;
+            old = NULL;
+            free(compact);
+        } else {
+            drop_record(st, r);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    goto out;
+unlock:
+    pthread_mutex_unlock(&st->mu);
     free(compact);
+out:
+    free(old);
+    free(text);
     json_decref(rec);
     return rc;
 }
 
 int store_put(struct store *st, const char *kind, const char *name, const json_t *rec)
 {
+    pthread_mutex_t *io;
     json_t *copy;
     int rc;
 
@@ -348,41 +412,42 @@ int store_put(struct store *st, const char *kind, const char *name, const json_t
     copy = json_deep_copy(rec);
     if (copy == NULL)
         return -1;
+    io = io_lock(st, kind, name);
+    pthread_mutex_lock(io);
     pthread_mutex_lock(&st->mu);
-    rc = put_locked(st, kind, name, copy);
-    pthread_mutex_unlock(&st->mu);
+    rc = put_and_unlock(st, kind, name, copy);
+    pthread_mutex_unlock(io);
     return rc;
 }
 
 int store_set_field(struct store *st, const char *kind, const char *name, const char *key,
                     const json_t *value)
 {
-    struct store_record *r;
-    json_t *rec;
-    int rc = -1;
+    json_t *members;
+    int rc;
 
-    if (!safe_component(kind) || !safe_component(name))
+    members = json_object();
+    if (members == NULL || json_object_set(members, key, (json_t *)value) != 0) {
+        json_decref(members);
         return -1;
-    pthread_mutex_lock(&st->mu);
-    r = find(st, kind, name);
-    rec = r != NULL ? record_tree(r->text) : json_object();
-    if (rec != NULL && json_object_set_new(rec, key, json_deep_copy(value)) == 0)
-        rc = put_locked(st, kind, name, rec);
-    else
-        json_decref(rec);
-    pthread_mutex_unlock(&st->mu);
+    }
+    rc = store_set_fields(st, kind, name, members);
+    json_decref(members);
     return rc;
 }
 
 int store_set_fields(struct store *st, const char *kind, const char *name, const json_t *members)
 {
     struct store_record *r;
+    pthread_mutex_t *io;
     const char *key;
     json_t *rec, *value;
     int rc = -1;
 
     if (!safe_component(kind) || !safe_component(name) || !json_is_object(members))
         return -1;
+    io = io_lock(st, kind, name);
+    pthread_mutex_lock(io);
     pthread_mutex_lock(&st->mu);
     r = find(st, kind, name);
     rec = r != NULL ? record_tree(r->text) : json_object();
@@ -394,11 +459,13 @@ int store_set_fields(struct store *st, const char *kind, const char *name, const
                 rc = -1;
         }
     }
-    if (rc == 0)
-        rc = put_locked(st, kind, name, rec);
-    else
+    if (rc == 0) {
+        rc = put_and_unlock(st, kind, name, rec);
+    } else {
+        pthread_mutex_unlock(&st->mu);
         json_decref(rec);
-    pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(io);
     return rc;
 }
 
@@ -415,36 +482,39 @@ static int delete_locked(struct store *st, const char *kind, const char *name)
         fsync_dir(objdir);
     }
     r = find(st, kind, name);
-    if (r != NULL) {
-        free(r->kind);
-        free(r->name);
-        free(r->text);
-        *r = st->recs[--st->n];
-    }
+    if (r != NULL)
+        drop_record(st, r);
     return 0;
 }
 
 int store_delete_if_true(struct store *st, const char *kind, const char *name, const char *key)
 {
+    pthread_mutex_t *io = io_lock(st, kind, name);
     json_t *rec;
     int rc = 0;
 
+    /* The stripe lock first: no write of this record is in flight. */
+    pthread_mutex_lock(io);
     pthread_mutex_lock(&st->mu);
     rec = get_locked(st, kind, name);
     if (rec != NULL && json_is_true(json_object_get(rec, key)))
         rc = delete_locked(st, kind, name) == 0 ? 1 : -1;
     pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(io);
     json_decref(rec);
     return rc;
 }
 
 int store_delete(struct store *st, const char *kind, const char *name)
 {
+    pthread_mutex_t *io = io_lock(st, kind, name);
     int rc;
 
+    pthread_mutex_lock(io);
     pthread_mutex_lock(&st->mu);
     rc = delete_locked(st, kind, name);
     pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(io);
     return rc;
 }
 

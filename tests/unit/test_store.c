@@ -1,10 +1,12 @@
 /* Unit tests for the status store: round trip, reload, deletion, copies,
- * leftovers of a crash, and crash safety under kill -9 while writing. */
+ * leftovers of a crash, crash safety under kill -9 while writing, several
+ * members in one write, concurrent writers, and a failed write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +329,108 @@ static void test_set_fields_writes_members_together(void **state)
     free(dir);
 }
 
+/* Writers of different records and of different members of one record run
+ * concurrently: no update is lost, in memory or on disk. */
+struct writer {
+    struct store *st;
+    int id;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    char member[16], own[32];
+
+    snprintf(member, sizeof(member), "m%d", w->id);
+    snprintf(own, sizeof(own), "own-%d", w->id);
+    for (int i = 0; i < 40; i++) {
+        json_t *v = json_integer(i);
+        if (store_set_field(w->st, "Application", "shared", member, v) != 0 ||
+            store_set_field(w->st, "Application", own, "n", v) != 0)
+            abort();
+        json_decref(v);
+    }
+    return NULL;
+}
+
+static void check_writers(struct store *st)
+{
+    json_t *rec = store_get(st, "Application", "shared");
+    char member[16], own[32];
+
+    assert_non_null(rec);
+    for (int t = 0; t < 4; t++) {
+        json_t *o;
+        snprintf(member, sizeof(member), "m%d", t);
+        assert_int_equal(json_integer_value(json_object_get(rec, member)), 39);
+        snprintf(own, sizeof(own), "own-%d", t);
+        o = store_get(st, "Application", own);
+        assert_int_equal(json_integer_value(json_object_get(o, "n")), 39);
+        json_decref(o);
+    }
+    json_decref(rec);
+}
+
+static void test_concurrent_writers_lose_nothing(void **state)
+{
+    char *dir = make_dir();
+    struct store *st;
+    struct writer w[4];
+    pthread_t th[4];
+    char err[256];
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    for (int t = 0; t < 4; t++) {
+        w[t].st = st;
+        w[t].id = t;
+        assert_int_equal(pthread_create(&th[t], NULL, writer_main, &w[t]), 0);
+    }
+    for (int t = 0; t < 4; t++)
+        pthread_join(th[t], NULL);
+    check_writers(st);
+    store_close(st);
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_count(st), 5);
+    check_writers(st);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
+/* A write that fails on disk leaves the previous record in force in memory
+ * too (and a record that was new is not left behind). */
+static void test_failed_write_keeps_previous_record(void **state)
+{
+    char *dir = make_dir();
+    struct store *st;
+    char err[256], blocker[512];
+    json_t *v, *got;
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    v = json_integer(1);
+    assert_int_equal(store_set_field(st, "Application", "fraud", "n", v), 0);
+    json_decref(v);
+    /* The temp file's name taken by a directory: the write cannot happen. */
+    snprintf(blocker, sizeof(blocker), "%s/objects/Application_fraud.json.tmp", dir);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    v = json_integer(2);
+    assert_int_equal(store_set_field(st, "Application", "fraud", "n", v), -1);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(json_integer_value(json_object_get(got, "n")), 1);
+    json_decref(got);
+    snprintf(blocker, sizeof(blocker), "%s/objects/Application_churn.json.tmp", dir);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    assert_int_equal(store_set_field(st, "Application", "churn", "n", v), -1);
+    assert_null(store_get(st, "Application", "churn"));
+    assert_int_equal(store_count(st), 1);
+    json_decref(v);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +442,8 @@ int main(void)
         cmocka_unit_test(test_foreach_orders_filters_and_skips_removed),
         cmocka_unit_test(test_unchanged_record_is_not_rewritten),
         cmocka_unit_test(test_set_fields_writes_members_together),
+        cmocka_unit_test(test_concurrent_writers_lose_nothing),
+        cmocka_unit_test(test_failed_write_keeps_previous_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
