@@ -743,17 +743,22 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
             goto out;
         }
         drop_answer(self);
-        /* Another worker's merged call that will answer this request. */
-        if (!self->inflight || self->inflight_seq <= self->write_seq)
+        if (!self->inflight)
             break;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += RB_WAIT_MS / 1000;
-        while (self->inflight)
-            if (pthread_cond_timedwait(&rb.cv, &rb.mu, &deadline) == ETIMEDOUT)
-                break;
-        if (self->inflight) { /* the other call is stuck: ask alone */
+        /* In another worker's merged call: wait for it, unless it was sent
+         * before this application's last write (its answer would not be
+         * served) or it takes too long; then ask alone, leaving the key to
+         * that call. */
+        if (self->inflight_seq > self->write_seq) {
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += RB_WAIT_MS / 1000;
+            while (self->inflight && self->inflight_seq > self->write_seq)
+                if (pthread_cond_timedwait(&rb.cv, &rb.mu, &deadline) == ETIMEDOUT)
+                    break;
+        }
+        if (self->inflight) {
             pthread_mutex_unlock(&rb.mu);
-            rc = aws_call(aws, service, operation, in, out, err);
+            rc = aws_call(aws, service, operation, in, out, err) == 0 ? 0 : -1;
             goto out;
         }
         now = rb.now_ms();
@@ -792,11 +797,13 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
     pthread_mutex_lock(&rb.mu);
     for (size_t i = 0; i < n; i++) {
         struct rb_key *m = members[i];
-        m->inflight = false;
         if (i == 0) {
+            /* A requester that must still ask alone keeps its key. */
+            m->inflight = n > 1 && !ok;
             m->last_ok = ok;
             continue;
         }
+        m->inflight = false;
         if (!ok) {
             m->last_ok = false; /* suspect until its own request succeeds */
             continue;
@@ -826,7 +833,9 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
          * request alone decides (never a wrong "not found"). */
         rc = aws_call(aws, service, operation, in, out, err);
         pthread_mutex_lock(&rb.mu);
+        self->inflight = false;
         self->last_ok = rc == 0;
+        pthread_cond_broadcast(&rb.cv);
         pthread_mutex_unlock(&rb.mu);
     }
     rc = rc == 0 ? 0 : -1;
