@@ -5,12 +5,14 @@ emulator, printed, never asserted:
 1. one application converged from nothing, by `aviary apply --wait` and by
    the daemon (`aviary run`, default --resync 1m): wall time, reconcile
    passes, AWS calls (reads, writes) from the emulator's call log;
-2. calls per converged application per resync with 1, 10 and 50
+2. calls per converged application per resync with 1, 10 and 100
    applications (the daemon with a short --resync; every reconcile of a
-   converged application is a resync), with the read calls per operation.
-   100 applications do not fit in one region under AWS's default quota of
-   50 Application Load Balancers per region, which the emulator enforces
-   (TooManyLoadBalancers); BENCH_APP_COUNTS=100 shows that failure.
+   converged application is a resync), reads per operation and writes,
+   with cross-application read batching (reconcilers/read_batch.c, the
+   default) and then, against the same converged applications, with it off
+   (AVIARY_READ_BATCH=off), so that the batching shows. The emulator's
+   quota of 50 Application Load Balancers per region (AWS's default) is
+   raised to 200 for this part, as a quota increase would be.
 
 The emulator's delay scale (BENCH_DELAY_SCALE, default 0.02) shortens AWS's
 eventual states (NAT gateway 30 s -> 0.6 s, load balancer 60 s -> 1.2 s);
@@ -18,8 +20,10 @@ the reconciler's own waits between passes are not scaled, so the wall time
 of (1) is mostly those waits. The applications of (2) run without a NAT
 gateway (the emulator keeps AWS's limit of 5 Elastic IPs per region).
 
-Environment: AVIARY_BIN (default build/aviary), BENCH_APP_COUNTS ("1,10,50"),
-BENCH_DELAY_SCALE (0.02), BENCH_RESYNCS (3: resync rounds measured).
+Environment: AVIARY_BIN (default build/aviary), BENCH_APP_COUNTS ("1,10,100"),
+BENCH_DELAY_SCALE (0.02), BENCH_RESYNCS (3: resync rounds measured),
+BENCH_UNBATCHED (1: also measure with batching off; 0 skips it),
+BENCH_SKIP_ONE (0: 1 skips part 1).
 Usage: /usr/bin/python3 tests/bench/bench_application.py"""
 
 import collections
@@ -38,7 +42,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 from harness import Emulator, free_port, wait_for  # noqa: E402
 
 AVIARY = os.environ.get("AVIARY_BIN", os.path.join(REPO, "build", "aviary"))
-COUNTS = [int(c) for c in os.environ.get("BENCH_APP_COUNTS", "1,10,50").split(",") if c]
+COUNTS = [int(c) for c in os.environ.get("BENCH_APP_COUNTS", "1,10,100").split(",") if c]
+UNBATCHED = os.environ.get("BENCH_UNBATCHED", "1") != "0"
+SKIP_ONE = os.environ.get("BENCH_SKIP_ONE", "0") == "1"
 DELAY_SCALE = float(os.environ.get("BENCH_DELAY_SCALE", "0.02"))
 RESYNCS = int(os.environ.get("BENCH_RESYNCS", "3"))
 CONVERGE_TIMEOUT = 1800.0
@@ -194,47 +200,71 @@ def bench_many(emu, env, work, n):
     for i in range(n):
         with open(os.path.join(src, f"app{i:03d}.yaml"), "w") as f:
             f.write(MANY.format(name=f"m{n}-{i:03d}", i=i, net=i % 250))
+    # 100 applications need 100 load balancers: a quota increase, as on AWS.
+    emu.set_quotas(**{"elbv2.load_balancers": max(50, 2 * n)})
     emu.clear_calls()
     t0 = time.monotonic()
     # A resync long enough for a round of n reconciles to finish, so that the
     # daemon is idle between rounds and whole rounds can be measured.
-    d = Daemon(env, dwork, src, f"{max(5, n // 2)}s")
+    # (100 applications take about a minute a round without batching.)
+    resync = f"{max(5, n)}s"
+    d = Daemon(env, dwork, src, resync)
     try:
-        per = measure_many(emu, d, n, t0)
+        wait_for(lambda: d.ready(n), timeout=CONVERGE_TIMEOUT, interval=1, message=f"{n} Ready")
+        converge = time.monotonic() - t0
+        calls = emu.calls()
+        reads, writes, failed = calls_summary(calls)
+        print(f"$ {d.command_line()}   ({n} manifests)")
+        print(f"  converged in {converge:.1f} s: {reads} reads, {writes} writes "
+              f"({(reads + writes) / n:.0f} calls per application); errors: {errors(calls)}")
+        batched = measure_many(emu, d, n, "read batching on (default)")
     finally:
         d.stop()
-    return per
+    unbatched = None
+    if UNBATCHED:
+        # The same converged applications, a daemon with batching off.
+        off = dict(env, AVIARY_READ_BATCH="off")
+        dwork_off = os.path.join(work, f"many{n}-daemon-off")
+        os.makedirs(dwork_off)
+        d = Daemon(off, dwork_off, src, resync)
+        try:
+            wait_for(lambda: d.ready(n), timeout=CONVERGE_TIMEOUT, interval=1,
+                     message=f"{n} Ready")
+            print(f"$ AVIARY_READ_BATCH=off {d.command_line()}")
+            unbatched = measure_many(emu, d, n, "read batching off")
+        finally:
+            d.stop()
+    return batched, unbatched
 
 
-def measure_many(emu, d, n, t0):
-    wait_for(lambda: d.ready(n), timeout=CONVERGE_TIMEOUT, interval=1, message=f"{n} Ready")
-    converge = time.monotonic() - t0
-    calls = emu.calls()
-    reads, writes, failed = calls_summary(calls)
-    print(f"$ {d.command_line()}   ({n} manifests)")
-    print(f"  converged in {converge:.1f} s: {reads} reads, {writes} writes "
-          f"({(reads + writes) / n:.0f} calls per application); errors: {errors(calls)}")
-    # Measure whole resync rounds of converged applications: from an idle
-    # moment (nothing queued or running) to another one.
-    wait_for(lambda: d.queue_depth() == 0, timeout=60, interval=0.01, message="idle")
+def measure_many(emu, d, n, label):
+    """Whole resync rounds of converged applications, from an idle moment
+    (nothing queued or running) to another one. Returns (calls, reads,
+    writes) per application per resync."""
+    idle = max(60, 2 * n)
+    wait_for(lambda: d.queue_depth() == 0, timeout=idle, interval=0.01, message="idle")
     emu.clear_calls()
     r0 = d.reconciles()
     t0 = time.monotonic()
     wait_for(lambda: d.reconciles() >= r0 + RESYNCS * n, timeout=CONVERGE_TIMEOUT, interval=0.2,
              message="resyncs")
-    wait_for(lambda: d.queue_depth() == 0, timeout=60, interval=0.01, message="idle")
+    wait_for(lambda: d.queue_depth() == 0, timeout=idle, interval=0.01, message="idle")
     calls = emu.calls()
     rounds = (d.reconciles() - r0) / n
     elapsed = time.monotonic() - t0
     reads, writes, failed = calls_summary(calls)
-    per = (reads + writes) / (rounds * n)
-    print(f"  {rounds:.1f} resync rounds in {elapsed:.1f} s: {reads} reads, {writes} writes, "
-          f"{failed} failed -> {per:.1f} calls per application per resync "
-          f"({writes / (rounds * n):.2f} writes)")
+    per = rounds * n
+    print(f"  {label}: {rounds:.1f} resync rounds in {elapsed:.1f} s: {reads} reads, "
+          f"{writes} writes, {failed} failed -> {(reads + writes) / per:.1f} calls per "
+          f"application per resync ({reads / per:.2f} reads, {writes / per:.2f} writes)")
     ops = by_operation([c for c in calls if not c["mutating"]])
-    print("  reads per application per resync: " + ", ".join(
-        f"{op} {c / (rounds * n):.1f}" for op, c in ops.most_common()))
-    return per
+    print("    reads per application per resync: " + ", ".join(
+        f"{op} {c / per:.2f}" for op, c in ops.most_common()))
+    if writes:
+        wops = by_operation([c for c in calls if c["mutating"]])
+        print("    writes per application per resync: " + ", ".join(
+            f"{op} {c / per:.2f}" for op, c in wops.most_common()))
+    return (reads + writes) / per, reads / per, writes / per
 
 
 def main():
@@ -242,12 +272,13 @@ def main():
         sys.exit(f"{AVIARY} not found: build first (make build) or set AVIARY_BIN")
     work = tempfile.mkdtemp(prefix="aviary-bench-app.")
     try:
-        emu = Emulator(os.path.join(work, "emulator"), delay_scale=DELAY_SCALE)
-        env = emu.aws_env(work)
-        try:
-            bench_one(emu, env, work)
-        finally:
-            emu.stop()
+        if not SKIP_ONE:
+            emu = Emulator(os.path.join(work, "emulator"), delay_scale=DELAY_SCALE)
+            env = emu.aws_env(work)
+            try:
+                bench_one(emu, env, work)
+            finally:
+                emu.stop()
         results = {}
         for n in COUNTS:
             emu = Emulator(os.path.join(work, f"emulator{n}"), delay_scale=DELAY_SCALE)
@@ -255,9 +286,13 @@ def main():
                 results[n] = bench_many(emu, emu.aws_env(work), work, n)
             finally:
                 emu.stop()
-        print("== summary: calls per converged application per resync")
-        for n, per in results.items():
-            print(f"  {n:4d} applications: {per:.1f}")
+        print("== summary: AWS calls per converged application per resync")
+        print("  applications   batched (reads, writes)     unbatched (reads, writes)")
+        for n, (on, off) in results.items():
+            line = f"  {n:12d}   {on[0]:5.1f} ({on[1]:.1f}, {on[2]:.2f})"
+            if off is not None:
+                line += f"          {off[0]:5.1f} ({off[1]:.1f}, {off[2]:.2f})"
+            print(line)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
