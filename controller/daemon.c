@@ -395,8 +395,19 @@ static bool apply_desired(struct daemon *d, const struct desired_object *o, bool
         log_event(LOG_LEVEL_INFO, "manifest is back: deletion cancelled", "key", key, NULL);
     }
     if (json_object_size(updates) > 0) {
-        ok &= store_set_fields(d->store, o->kind, o->name, updates) == 0;
-        changed = true;
+        /* In force in memory first: the reconcile may start while the
+         * record is being written (the desired state is derived from the
+         * manifest, so a crash before the write loses nothing the next
+         * start does not compute again). */
+        struct store_txn *txn = NULL;
+        if (store_stage_fields(d->store, o->kind, o->name, updates, &txn) != 0) {
+            ok = false;
+            changed = true;
+        } else {
+            enqueue(d, o->kind, o->name);
+            ok &= store_commit(txn) == 0;
+            changed = false; /* queued already */
+        }
     }
     if (changed)
         enqueue(d, o->kind, o->name);

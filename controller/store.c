@@ -23,6 +23,7 @@
 #define STORE_PATH_MAX   4096
 #define STORE_RECORD_MAX (4u * 1024u * 1024u)
 #define STORE_IO_LOCKS   64
+#define STORE_KEY_MAX    130 /* kind or name: safe_component allows 128 characters */
 
 struct store_record {
     char *kind;
@@ -334,78 +335,119 @@ json_t *store_get(struct store *st, const char *kind, const char *name)
     return copy;
 }
 
-/* Installs rec (taken: released before returning) and persists it. The
- * caller holds the record's stripe lock and mu; mu is released here before
- * the disk write (the stripe lock is not). A record equal to the one in
- * force is not written again (an idle resync rewrites nothing). Returns 0,
- * or -1 with the previous record in force, in memory and on disk. */
-static int put_and_unlock(struct store *st, const char *kind, const char *name, json_t *rec)
+/* A write installed in memory and not yet on disk (see store_stage_fields).
+ * It holds the record's stripe lock until committed. */
+struct store_txn {
+    struct store *st;
+    pthread_mutex_t *io;
+    char kind[STORE_KEY_MAX], name[STORE_KEY_MAX];
+    json_t *rec;   /* the new record */
+    char *compact; /* its text, in force in memory */
+    char *old;     /* the text it replaced, NULL for a new record */
+};
+
+/* Installs rec (taken) in memory. The caller holds the record's stripe lock
+ * io and mu; mu is released here, io is not (it goes with the returned
+ * transaction). A record equal to the one in force is not written again (an
+ * idle resync rewrites nothing). Returns 0 with *out (NULL when nothing
+ * changed: io is then released), or -1 with io released and nothing
+ * changed. */
+static int stage_and_unlock(struct store *st, pthread_mutex_t *io, const char *kind,
+                            const char *name, json_t *rec, struct store_txn **out)
 {
-    char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
-    char *text = NULL, *compact = NULL, *old = NULL;
-    struct store_record *prev, *r;
+    struct store_txn *t = NULL;
+    struct store_record *prev;
+    char *compact = NULL, *old = NULL;
     int rc = -1;
 
+    *out = NULL;
     /* The record names itself so a reload needs nothing but the file. */
     if (json_object_set_new(rec, "kind", json_string(kind)) != 0 ||
         json_object_set_new(rec, "name", json_string(name)) != 0)
-        goto unlock;
+        goto fail;
     compact = compact_text(rec);
     if (compact == NULL || strlen(compact) > STORE_RECORD_MAX)
-        goto unlock;
+        goto fail;
     prev = find(st, kind, name);
     if (prev != NULL && strcmp(prev->text, compact) == 0) {
         rc = 0;
-        goto unlock;
+        goto fail;
     }
-    /* In force in memory at once; no other writer of this record can run
-     * before the file is written (the stripe lock), and readers see it. */
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        goto fail;
+    /* In force in memory at once: readers see it; no other writer of this
+     * record can run before it is on disk (the stripe lock). */
     if (set_record(st, kind, name, compact, &old) != 0) {
         compact = NULL;
-        goto unlock;
+        goto fail;
     }
     pthread_mutex_unlock(&st->mu);
-    if (st->dir == NULL) {
-        rc = 0;
-        goto out;
-    }
-    text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
-    snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
-    if (text != NULL && record_path(st, kind, name, "", path, sizeof(path)) == 0 &&
-        record_path(st, kind, name, ".tmp", tmp, sizeof(tmp)) == 0 &&
-        write_atomic(objdir, path, tmp, text) == 0) {
-        rc = 0;
-        goto out;
-    }
-    /* Not written: put the previous record back in memory. */
-    pthread_mutex_lock(&st->mu);
-    r = find(st, kind, name);
-    if (r != NULL && r->text == compact) {
-        if (old != NULL) {
-            r->text = old;
-            old = NULL;
-            free(compact);
-        } else {
-            drop_record(st, r);
-        }
-    }
+    t->st = st;
+    t->io = io;
+    snprintf(t->kind, sizeof(t->kind), "%s", kind);
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->rec = rec;
+    t->compact = compact;
+    t->old = old;
+    *out = t;
+    return 0;
+fail:
     pthread_mutex_unlock(&st->mu);
-    goto out;
-unlock:
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(io);
+    free(t);
     free(compact);
-out:
-    free(old);
-    free(text);
     json_decref(rec);
+    return rc;
+}
+
+int store_commit(struct store_txn *t)
+{
+    char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
+    struct store *st;
+    struct store_record *r;
+    char *text = NULL;
+    int rc = 0;
+
+    if (t == NULL)
+        return 0;
+    st = t->st;
+    if (st->dir != NULL) {
+        text = json_dumps(t->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+        snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
+        if (text == NULL || record_path(st, t->kind, t->name, "", path, sizeof(path)) != 0 ||
+            record_path(st, t->kind, t->name, ".tmp", tmp, sizeof(tmp)) != 0 ||
+            write_atomic(objdir, path, tmp, text) != 0)
+            rc = -1;
+    }
+    if (rc != 0) {
+        /* Not written: put the previous record back in memory. */
+        pthread_mutex_lock(&st->mu);
+        r = find(st, t->kind, t->name);
+        if (r != NULL && r->text == t->compact) {
+            if (t->old != NULL) {
+                r->text = t->old;
+                t->old = NULL;
+                free(t->compact);
+            } else {
+                drop_record(st, r);
+            }
+        }
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(t->io);
+    free(text);
+    free(t->old);
+    json_decref(t->rec);
+    free(t);
     return rc;
 }
 
 int store_put(struct store *st, const char *kind, const char *name, const json_t *rec)
 {
+    struct store_txn *t;
     pthread_mutex_t *io;
     json_t *copy;
-    int rc;
 
     if (!safe_component(kind) || !safe_component(name) || !json_is_object(rec))
         return -1;
@@ -415,9 +457,9 @@ int store_put(struct store *st, const char *kind, const char *name, const json_t
     io = io_lock(st, kind, name);
     pthread_mutex_lock(io);
     pthread_mutex_lock(&st->mu);
-    rc = put_and_unlock(st, kind, name, copy);
-    pthread_mutex_unlock(io);
-    return rc;
+    if (stage_and_unlock(st, io, kind, name, copy, &t) != 0)
+        return -1;
+    return store_commit(t);
 }
 
 int store_set_field(struct store *st, const char *kind, const char *name, const char *key,
@@ -436,7 +478,8 @@ int store_set_field(struct store *st, const char *kind, const char *name, const 
     return rc;
 }
 
-int store_set_fields(struct store *st, const char *kind, const char *name, const json_t *members)
+int store_stage_fields(struct store *st, const char *kind, const char *name, const json_t *members,
+                       struct store_txn **out)
 {
     struct store_record *r;
     pthread_mutex_t *io;
@@ -444,6 +487,7 @@ int store_set_fields(struct store *st, const char *kind, const char *name, const
     json_t *rec, *value;
     int rc = -1;
 
+    *out = NULL;
     if (!safe_component(kind) || !safe_component(name) || !json_is_object(members))
         return -1;
     io = io_lock(st, kind, name);
@@ -459,14 +503,22 @@ int store_set_fields(struct store *st, const char *kind, const char *name, const
                 rc = -1;
         }
     }
-    if (rc == 0) {
-        rc = put_and_unlock(st, kind, name, rec);
-    } else {
+    if (rc != 0) {
         pthread_mutex_unlock(&st->mu);
+        pthread_mutex_unlock(io);
         json_decref(rec);
+        return -1;
     }
-    pthread_mutex_unlock(io);
-    return rc;
+    return stage_and_unlock(st, io, kind, name, rec, out);
+}
+
+int store_set_fields(struct store *st, const char *kind, const char *name, const json_t *members)
+{
+    struct store_txn *t;
+
+    if (store_stage_fields(st, kind, name, members, &t) != 0)
+        return -1;
+    return store_commit(t);
 }
 
 static int delete_locked(struct store *st, const char *kind, const char *name)

@@ -41,6 +41,23 @@ int store_set_field(struct store *st, const char *kind, const char *name, const 
  * the record once. Returns as store_put. */
 int store_set_fields(struct store *st, const char *kind, const char *name, const json_t *members);
 
+/* The two halves of store_set_fields, for a caller that wants others to see
+ * the new record while it is being written (the daemon queues the object's
+ * reconcile before the fsync). store_stage_fields puts the members in force
+ * in memory at once (readers see them) and returns a transaction in *out
+ * (NULL when the record is unchanged: nothing to commit); until it is
+ * committed, no other write of the record can complete, so a reader may act
+ * on a record that is not on disk yet. Returns 0, or -1 (nothing changed). */
+struct store_txn;
+int store_stage_fields(struct store *st, const char *kind, const char *name, const json_t *members,
+                       struct store_txn **out);
+
+/* Writes a staged record to disk and ends the transaction (t may be NULL).
+ * Every staged transaction must be committed, by the thread that staged it.
+ * Returns 0, or -1 when it could not be written: the previous record is
+ * then back in force in memory (and was never replaced on disk). */
+int store_commit(struct store_txn *t);
+
 /* Removes the record only if its member `key` is JSON true (e.g. a worker
  * finishing a teardown removes the record unless the manifest came back
  * meanwhile). Returns 1 when removed, 0 when not, -1 on a write error. */

@@ -129,6 +129,15 @@ static void drop_if_idle(struct workqueue *q, struct wq_entry *e)
     if (e->flags != 0 || e->ready_at != 0 || e->failures != 0)
         return;
     *e = q->entries[--q->n];
+    /* After a burst (every object queued at start or by a resync) the array
+     * shrinks again instead of staying at its peak. */
+    if (q->cap > 64 && q->n < q->cap / 4) {
+        struct wq_entry *shrunk = realloc(q->entries, (q->cap / 2) * sizeof(*shrunk));
+        if (shrunk != NULL) {
+            q->entries = shrunk;
+            q->cap /= 2;
+        }
+    }
 }
 
 static void mark_queued(struct workqueue *q, struct wq_entry *e)

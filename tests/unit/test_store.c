@@ -431,6 +431,55 @@ static void test_failed_write_keeps_previous_record(void **state)
     free(dir);
 }
 
+/* A staged write is in force in memory before it is committed; a commit
+ * that cannot write puts the previous record back. */
+static void test_staged_write_is_visible_before_commit(void **state)
+{
+    char *dir = make_dir();
+    struct store *st;
+    struct store_txn *txn;
+    char err[256], blocker[512];
+    json_t *members, *got;
+    (void)state;
+
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    members = json_pack("{s:i}", "n", 1);
+    assert_int_equal(store_stage_fields(st, "Application", "fraud", members, &txn), 0);
+    assert_non_null(txn);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(json_integer_value(json_object_get(got, "n")), 1);
+    json_decref(got);
+    assert_int_equal(store_commit(txn), 0);
+    /* Unchanged: nothing to commit. */
+    assert_int_equal(store_stage_fields(st, "Application", "fraud", members, &txn), 0);
+    assert_null(txn);
+    assert_int_equal(store_commit(txn), 0);
+    json_decref(members);
+
+    snprintf(blocker, sizeof(blocker), "%s/objects/Application_fraud.json.tmp", dir);
+    assert_int_equal(mkdir(blocker, 0700), 0);
+    members = json_pack("{s:i}", "n", 2);
+    assert_int_equal(store_stage_fields(st, "Application", "fraud", members, &txn), 0);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(json_integer_value(json_object_get(got, "n")), 2);
+    json_decref(got);
+    assert_int_equal(store_commit(txn), -1);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(json_integer_value(json_object_get(got, "n")), 1);
+    json_decref(got);
+    json_decref(members);
+    store_close(st);
+
+    assert_int_equal(rmdir(blocker), 0);
+    assert_int_equal(store_open(dir, &st, err, sizeof(err)), 0);
+    got = store_get(st, "Application", "fraud");
+    assert_int_equal(json_integer_value(json_object_get(got, "n")), 1);
+    json_decref(got);
+    store_close(st);
+    remove_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_set_fields_writes_members_together),
         cmocka_unit_test(test_concurrent_writers_lose_nothing),
         cmocka_unit_test(test_failed_write_keeps_previous_record),
+        cmocka_unit_test(test_staged_write_is_visible_before_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
