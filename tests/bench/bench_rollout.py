@@ -32,7 +32,9 @@ emulator, printed, never asserted:
 Environment: AVIARY_BIN (default build/aviary), BENCH_CANARY_COUNTS
 ("1,10,100"), BENCH_DELAY_SCALE (0.02), BENCH_INTERVALS ("1,5,10": seconds,
 part 1), BENCH_BATCH_INTERVAL (60: seconds, part 2; the production interval
-for ALB/ECS metrics), BENCH_BATCH_ROUNDS (2).
+for ALB/ECS metrics), BENCH_BATCH_ROUNDS (2), BENCH_RESYNC (part 2's --resync, 30s:
+with 100 applications a resync sweep of full reconciles keeps the 4 workers
+busy, and the rollout's own requeues wait behind it).
 Usage: /usr/bin/python3 tests/bench/bench_rollout.py"""
 
 import datetime
@@ -60,6 +62,7 @@ DELAY_SCALE = float(os.environ.get("BENCH_DELAY_SCALE", "0.02"))
 INTERVALS = [int(c) for c in os.environ.get("BENCH_INTERVALS", "1,5,10").split(",") if c]
 BATCH_INTERVAL = int(os.environ.get("BENCH_BATCH_INTERVAL", "60"))
 BATCH_ROUNDS = int(os.environ.get("BENCH_BATCH_ROUNDS", "2"))
+RESYNC = os.environ.get("BENCH_RESYNC", "30s")
 CONVERGE_TIMEOUT = 1800.0
 
 
@@ -274,7 +277,7 @@ spec:
 
 def bench_batching(work, n):
     print(f"== {n} concurrent canar{'ies' if n > 1 else 'y'}: GetMetricData calls per "
-          f"{BATCH_INTERVAL} s analysis interval")
+          f"{BATCH_INTERVAL} s analysis interval (--resync {RESYNC} --workers 4)")
     emu = Emulator(os.path.join(work, f"emu-batch{n}"), delay_scale=DELAY_SCALE, seed=5)
     try:
         if n > 50:
@@ -291,7 +294,7 @@ def bench_batching(work, n):
                     net=i % 250, interval=BATCH_INTERVAL))
         write_all("1")
         t0 = time.monotonic()
-        d = Daemon(av, src, os.path.join(work, f"state-batch{n}"), "aviary.log", resync="30s",
+        d = Daemon(av, src, os.path.join(work, f"state-batch{n}"), "aviary.log", resync=RESYNC,
                    workers=4)
 
         def objects():
