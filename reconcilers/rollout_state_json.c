@@ -7,7 +7,6 @@
 #include "reconcilers/rollout_machine.h"
 #include "reconcilers/rollout_machine_internal.h"
 
-
 static int set(json_t *o, const char *key, json_t *v)
 {
     return v == NULL ? -1 : json_object_set_new(o, key, v);
