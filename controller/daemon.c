@@ -578,7 +578,7 @@ static void on_grace(uv_timer_t *t)
 
 /* Loads again the unchanged files of set whose objects need their spec
  * (see on_snapshot); builds the set afresh when a file no longer gives the
- * same objects. Returns 0, or -1 when out of memory (set cleared). */
+ * same objects. Returns 0, or -1 when out of memory (the caller clears set). */
 static int reload_needed(struct daemon *d, const struct source_snapshot *snap, const char *root,
                          struct desired_set *set)
 {
