@@ -37,6 +37,7 @@
 #define TRIM_THRESHOLD        (128 * 1024) /* M_TRIM_THRESHOLD, glibc's initial value */
 #define TRIM_CHECK_MS         2000         /* idle malloc_trim check */
 #define TRIM_AFTER_RECONCILES 32           /* idle malloc_trim once this many reconciles ran */
+#define COMMITS_MAX           8            /* store commits queued on the thread pool at most */
 #define TRIM_AFTER_FILES      32 /* malloc_trim after an event that loaded this many files */
 
 /* A desired set's objects sorted by kind and name, for lookups by key. */
@@ -77,6 +78,16 @@ struct daemon {
     bool *current_applied;          /* per current_set object: applied as valid */
     struct aws_client *aws;         /* owned; NULL when nothing needs AWS */
     unsigned long trimmed_at_seq;   /* reconcile_seq at the last idle malloc_trim */
+    int commits_pending;            /* store commits on the thread pool */
+};
+
+/* A staged store write committed on libuv's thread pool (see apply_desired). */
+struct commit_work {
+    uv_work_t req;
+    struct daemon *d;
+    struct store_txn *txn;
+    int rc;
+    char kind[64], name[96];
 };
 
 static int64_t wall_seconds(void)
@@ -341,10 +352,67 @@ static bool json_member_differs(const json_t *rec, const char *member, const jso
     return !json_equal(json_object_get(rec, member), value);
 }
 
+static void commit_work(uv_work_t *req)
+{
+    struct commit_work *w = req->data;
+
+    w->rc = store_commit(w->txn);
+}
+
+static long index_find(const struct set_index *ix, const char *kind, const char *name);
+
+static void commit_done(uv_work_t *req, int status)
+{
+    struct commit_work *w = req->data;
+    struct daemon *d = w->d;
+
+    if (status != 0) /* cancelled at shutdown: commit here */
+        w->rc = store_commit(w->txn);
+    d->commits_pending--;
+    if (w->rc != 0) {
+        char key[KEY_MAX];
+        long at = index_find(&d->current_index, w->kind, w->name);
+        snprintf(key, sizeof(key), "%s/%s", w->kind, w->name);
+        log_event(LOG_LEVEL_ERROR, "cannot persist the desired state", "key", key, NULL);
+        /* Not applied after all: the next snapshot writes it again. */
+        if (at >= 0 && d->current_applied != NULL)
+            d->current_applied[d->current_index.by_key[at] - d->current_set.objs] = false;
+    }
+    free(w);
+}
+
+/* Commits txn: on the thread pool when allowed (background) and not too
+ * many are pending, else at once. Returns false when a commit made at once
+ * failed. */
+static bool commit(struct daemon *d, struct store_txn *txn, const struct desired_object *o,
+                   bool background)
+{
+    struct commit_work *w;
+
+    if (txn == NULL)
+        return true;
+    if (background && d->commits_pending < COMMITS_MAX && (w = calloc(1, sizeof(*w))) != NULL) {
+        w->req.data = w;
+        w->d = d;
+        w->txn = txn;
+        snprintf(w->kind, sizeof(w->kind), "%s", o->kind);
+        snprintf(w->name, sizeof(w->name), "%s", o->name);
+        if (uv_queue_work(&d->loop, &w->req, commit_work, commit_done) == 0) {
+            d->commits_pending++;
+            return true;
+        }
+        free(w);
+    }
+    return store_commit(txn) == 0;
+}
+
 /* Applies one desired object to the store; enqueues it when anything
- * changed. Returns true when the store holds it as applied (every write
- * succeeded). */
-static bool apply_desired(struct daemon *d, const struct desired_object *o, bool duplicate)
+ * changed. With background, the record is written to disk on the thread
+ * pool (the loop thread goes on with the next event meanwhile). Returns
+ * true when the store holds it as applied (every write succeeded, or is
+ * under way in the background). */
+static bool apply_desired(struct daemon *d, const struct desired_object *o, bool duplicate,
+                          bool background)
 {
     json_t *rec = store_get(d->store, o->kind, o->name);
     const json_t *prev = json_object_get(rec, "desired");
@@ -405,7 +473,7 @@ static bool apply_desired(struct daemon *d, const struct desired_object *o, bool
             changed = true;
         } else {
             enqueue(d, o->kind, o->name);
-            ok &= store_commit(txn) == 0;
+            ok &= commit(d, txn, o, background);
             changed = false; /* queued already */
         }
     }
@@ -664,7 +732,9 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
             applied[i] = true;
             continue;
         }
-        applied[i] = apply_desired(d, o, dup) && !dup;
+        /* After an event (a few objects) the fsyncs go to the thread pool;
+         * a full snapshot writes at once, keeping few records in flight. */
+        applied[i] = apply_desired(d, o, dup, snap->partial) && !dup;
     }
     /* Applied: the store has them now. Only the keys and the broken files
      * are needed later, so the specs (a tree each) are released. */

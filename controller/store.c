@@ -1,6 +1,6 @@
 /* Status store with crash-safe persistence (see store.h). Any thread. One
- * mutex (mu) guards the records in memory; the files are written under one
- * of STORE_IO_LOCKS stripe locks chosen by the record's key, taken before
+ * mutex (mu) guards the records in memory; the files are written while one
+ * of STORE_IO_LOCKS stripes chosen by the record's key is held, taken before
  * mu, so two writers of the same record cannot reorder on disk while writes
  * of different records (a worker's status, the loop's desired state) do not
  * wait for each other's fsync, and readers never wait for a disk write. In memory a record is its
@@ -33,8 +33,13 @@ struct store_record {
 
 struct store {
     pthread_mutex_t mu;
-    pthread_mutex_t io[STORE_IO_LOCKS]; /* file writes, by hash of kind/name */
-    char *dir;                          /* NULL: memory only */
+    /* File writes, by hash of kind/name: a stripe is held from the moment a
+     * write is in force in memory until it is on disk, possibly released by
+     * another thread (store_commit), hence a flag, not a mutex. */
+    pthread_mutex_t io_mu;
+    pthread_cond_t io_cond;
+    bool io_busy[STORE_IO_LOCKS];
+    char *dir; /* NULL: memory only */
     struct store_record *recs;
     size_t n, cap;
 };
@@ -127,8 +132,8 @@ static json_t *record_tree(const char *text)
     return json_loads(text, 0, NULL);
 }
 
-/* The stripe lock for the file of kind/name (FNV-1a of the key). */
-static pthread_mutex_t *io_lock(struct store *st, const char *kind, const char *name)
+/* The stripe of the file of kind/name (FNV-1a of the key). */
+static unsigned io_stripe(const char *kind, const char *name)
 {
     uint32_t h = 2166136261u;
 
@@ -137,7 +142,24 @@ static pthread_mutex_t *io_lock(struct store *st, const char *kind, const char *
     h = (h ^ '/') * 16777619u;
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 16777619u;
-    return &st->io[h % STORE_IO_LOCKS];
+    return h % STORE_IO_LOCKS;
+}
+
+static void io_acquire(struct store *st, unsigned io)
+{
+    pthread_mutex_lock(&st->io_mu);
+    while (st->io_busy[io])
+        pthread_cond_wait(&st->io_cond, &st->io_mu);
+    st->io_busy[io] = true;
+    pthread_mutex_unlock(&st->io_mu);
+}
+
+static void io_release(struct store *st, unsigned io)
+{
+    pthread_mutex_lock(&st->io_mu);
+    st->io_busy[io] = false;
+    pthread_cond_broadcast(&st->io_cond);
+    pthread_mutex_unlock(&st->io_mu);
 }
 
 static void drop_record(struct store *st, struct store_record *r)
@@ -265,8 +287,8 @@ int store_open(const char *dir, struct store **out, char *errbuf, size_t errlen)
     if (st == NULL)
         return -1;
     pthread_mutex_init(&st->mu, NULL);
-    for (int i = 0; i < STORE_IO_LOCKS; i++)
-        pthread_mutex_init(&st->io[i], NULL);
+    pthread_mutex_init(&st->io_mu, NULL);
+    pthread_cond_init(&st->io_cond, NULL);
     if (dir != NULL) {
         st->dir = strdup(dir);
         if (st->dir == NULL)
@@ -304,8 +326,8 @@ void store_close(struct store *st)
     free(st->recs);
     free(st->dir);
     pthread_mutex_destroy(&st->mu);
-    for (int i = 0; i < STORE_IO_LOCKS; i++)
-        pthread_mutex_destroy(&st->io[i]);
+    pthread_mutex_destroy(&st->io_mu);
+    pthread_cond_destroy(&st->io_cond);
     free(st);
 }
 
@@ -339,9 +361,9 @@ json_t *store_get(struct store *st, const char *kind, const char *name)
  * It holds the record's stripe lock until committed. */
 struct store_txn {
     struct store *st;
-    pthread_mutex_t *io;
+    unsigned io; /* stripe held */
     char kind[STORE_KEY_MAX], name[STORE_KEY_MAX];
-    json_t *rec;   /* the new record */
+    char *text;    /* the new record as written to disk (indented), or NULL */
     char *compact; /* its text, in force in memory */
     char *old;     /* the text it replaced, NULL for a new record */
 };
@@ -352,8 +374,8 @@ struct store_txn {
  * idle resync rewrites nothing). Returns 0 with *out (NULL when nothing
  * changed: io is then released), or -1 with io released and nothing
  * changed. */
-static int stage_and_unlock(struct store *st, pthread_mutex_t *io, const char *kind,
-                            const char *name, json_t *rec, struct store_txn **out)
+static int stage_and_unlock(struct store *st, unsigned io, const char *kind, const char *name,
+                            json_t *rec, struct store_txn **out)
 {
     struct store_txn *t = NULL;
     struct store_record *prev;
@@ -376,6 +398,11 @@ static int stage_and_unlock(struct store *st, pthread_mutex_t *io, const char *k
     t = calloc(1, sizeof(*t));
     if (t == NULL)
         goto fail;
+    if (st->dir != NULL) {
+        t->text = json_dumps(rec, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (t->text == NULL)
+            goto fail;
+    }
     /* In force in memory at once: readers see it; no other writer of this
      * record can run before it is on disk (the stripe lock). */
     if (set_record(st, kind, name, compact, &old) != 0) {
@@ -387,14 +414,16 @@ static int stage_and_unlock(struct store *st, pthread_mutex_t *io, const char *k
     t->io = io;
     snprintf(t->kind, sizeof(t->kind), "%s", kind);
     snprintf(t->name, sizeof(t->name), "%s", name);
-    t->rec = rec;
+    json_decref(rec);
     t->compact = compact;
     t->old = old;
     *out = t;
     return 0;
 fail:
     pthread_mutex_unlock(&st->mu);
-    pthread_mutex_unlock(io);
+    io_release(st, io);
+    if (t != NULL)
+        free(t->text);
     free(t);
     free(compact);
     json_decref(rec);
@@ -406,18 +435,16 @@ int store_commit(struct store_txn *t)
     char path[STORE_PATH_MAX], tmp[STORE_PATH_MAX], objdir[STORE_PATH_MAX];
     struct store *st;
     struct store_record *r;
-    char *text = NULL;
     int rc = 0;
 
     if (t == NULL)
         return 0;
     st = t->st;
     if (st->dir != NULL) {
-        text = json_dumps(t->rec, JSON_INDENT(2) | JSON_SORT_KEYS);
         snprintf(objdir, sizeof(objdir), "%s/objects", st->dir);
-        if (text == NULL || record_path(st, t->kind, t->name, "", path, sizeof(path)) != 0 ||
+        if (record_path(st, t->kind, t->name, "", path, sizeof(path)) != 0 ||
             record_path(st, t->kind, t->name, ".tmp", tmp, sizeof(tmp)) != 0 ||
-            write_atomic(objdir, path, tmp, text) != 0)
+            write_atomic(objdir, path, tmp, t->text) != 0)
             rc = -1;
     }
     if (rc != 0) {
@@ -435,10 +462,9 @@ int store_commit(struct store_txn *t)
         }
         pthread_mutex_unlock(&st->mu);
     }
-    pthread_mutex_unlock(t->io);
-    free(text);
+    io_release(st, t->io);
+    free(t->text);
     free(t->old);
-    json_decref(t->rec);
     free(t);
     return rc;
 }
@@ -446,7 +472,7 @@ int store_commit(struct store_txn *t)
 int store_put(struct store *st, const char *kind, const char *name, const json_t *rec)
 {
     struct store_txn *t;
-    pthread_mutex_t *io;
+    unsigned io;
     json_t *copy;
 
     if (!safe_component(kind) || !safe_component(name) || !json_is_object(rec))
@@ -454,8 +480,8 @@ int store_put(struct store *st, const char *kind, const char *name, const json_t
     copy = json_deep_copy(rec);
     if (copy == NULL)
         return -1;
-    io = io_lock(st, kind, name);
-    pthread_mutex_lock(io);
+    io = io_stripe(kind, name);
+    io_acquire(st, io);
     pthread_mutex_lock(&st->mu);
     if (stage_and_unlock(st, io, kind, name, copy, &t) != 0)
         return -1;
@@ -482,7 +508,7 @@ int store_stage_fields(struct store *st, const char *kind, const char *name, con
                        struct store_txn **out)
 {
     struct store_record *r;
-    pthread_mutex_t *io;
+    unsigned io;
     const char *key;
     json_t *rec, *value;
     int rc = -1;
@@ -490,8 +516,8 @@ int store_stage_fields(struct store *st, const char *kind, const char *name, con
     *out = NULL;
     if (!safe_component(kind) || !safe_component(name) || !json_is_object(members))
         return -1;
-    io = io_lock(st, kind, name);
-    pthread_mutex_lock(io);
+    io = io_stripe(kind, name);
+    io_acquire(st, io);
     pthread_mutex_lock(&st->mu);
     r = find(st, kind, name);
     rec = r != NULL ? record_tree(r->text) : json_object();
@@ -505,7 +531,7 @@ int store_stage_fields(struct store *st, const char *kind, const char *name, con
     }
     if (rc != 0) {
         pthread_mutex_unlock(&st->mu);
-        pthread_mutex_unlock(io);
+        io_release(st, io);
         json_decref(rec);
         return -1;
     }
@@ -541,32 +567,32 @@ static int delete_locked(struct store *st, const char *kind, const char *name)
 
 int store_delete_if_true(struct store *st, const char *kind, const char *name, const char *key)
 {
-    pthread_mutex_t *io = io_lock(st, kind, name);
+    unsigned io = io_stripe(kind, name);
     json_t *rec;
     int rc = 0;
 
     /* The stripe lock first: no write of this record is in flight. */
-    pthread_mutex_lock(io);
+    io_acquire(st, io);
     pthread_mutex_lock(&st->mu);
     rec = get_locked(st, kind, name);
     if (rec != NULL && json_is_true(json_object_get(rec, key)))
         rc = delete_locked(st, kind, name) == 0 ? 1 : -1;
     pthread_mutex_unlock(&st->mu);
-    pthread_mutex_unlock(io);
+    io_release(st, io);
     json_decref(rec);
     return rc;
 }
 
 int store_delete(struct store *st, const char *kind, const char *name)
 {
-    pthread_mutex_t *io = io_lock(st, kind, name);
+    unsigned io = io_stripe(kind, name);
     int rc;
 
-    pthread_mutex_lock(io);
+    io_acquire(st, io);
     pthread_mutex_lock(&st->mu);
     rc = delete_locked(st, kind, name);
     pthread_mutex_unlock(&st->mu);
-    pthread_mutex_unlock(io);
+    io_release(st, io);
     return rc;
 }
 

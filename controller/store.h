@@ -53,7 +53,9 @@ int store_stage_fields(struct store *st, const char *kind, const char *name, con
                        struct store_txn **out);
 
 /* Writes a staged record to disk and ends the transaction (t may be NULL).
- * Every staged transaction must be committed, by the thread that staged it.
+ * Every staged transaction must be committed, by any thread (the daemon
+ * commits on libuv's thread pool so that the loop thread never waits for an
+ * fsync).
  * Returns 0, or -1 when it could not be written: the previous record is
  * then back in force in memory (and was never replaced on disk). */
 int store_commit(struct store_txn *t);
