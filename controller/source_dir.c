@@ -90,6 +90,7 @@ struct source_dir {
     int open_handles;
     struct name_list pending; /* names seen in events (or still settling) */
     bool pending_full;        /* the next pass scans the whole directory */
+    bool stale;               /* last was changed but not delivered (out of memory) */
     struct source_dir_stats stats;
 };
 
@@ -287,6 +288,7 @@ static void on_settled(uv_timer_t *t);
 static void deliver(struct source_dir *src)
 {
     src->delivered_once = true;
+    src->stale = false;
     src->cb(&src->last, src->arg);
     /* The daemon has loaded what it needed: the contents are not kept (the
      * files are on disk; source_read_path reads one again if needed). */
@@ -318,7 +320,7 @@ static void full_scan(struct source_dir *src)
     /* Look again as soon as the youngest file being written has settled. */
     if (unsettled > 0)
         uv_timer_start(&src->settle, on_settled, (uint64_t)unsettled, 0);
-    if (src->delivered_once && source_snapshot_equal(&snap, &src->last)) {
+    if (src->delivered_once && !src->stale && source_snapshot_equal(&snap, &src->last)) {
         source_snapshot_clear(&snap);
         return;
     }
@@ -413,9 +415,11 @@ static void incremental_scan(struct source_dir *src)
     }
     names_clear(&names);
     if (failed) {
-        /* Out of memory half-way: the whole directory decides next time. */
+        /* Out of memory half-way: the whole directory decides next time,
+         * and what was updated in place is delivered then. */
         names_clear(&changed);
         src->pending_full = true;
+        src->stale = true;
         uv_timer_start(&src->debounce, on_settled, (uint64_t)src->cfg.debounce_ms, 0);
         return;
     }
