@@ -369,6 +369,79 @@ static void test_prefix_and_pages(void **state)
     }
 }
 
+/* Scaling policies: merged into one listing of the namespace (no resource
+ * id, no dimension), each share the policies of its own service, as its
+ * own call returns them. */
+static void test_widened_listing(void **state)
+{
+    struct fixture *f = *state;
+    json_t *vpc, *subnet, *td;
+    const char *vpc_id, *subnet_id;
+
+    vpc = aws(f, "ec2", "CreateVpc", json_pack("{s:s}", "CidrBlock", "10.60.0.0/16"));
+    vpc_id = json_string_value(json_object_get(json_object_get(vpc, "Vpc"), "VpcId"));
+    subnet = aws(f, "ec2", "CreateSubnet",
+                 json_pack("{s:s, s:s}", "VpcId", vpc_id, "CidrBlock", "10.60.0.0/24"));
+    subnet_id = json_string_value(json_object_get(json_object_get(subnet, "Subnet"), "SubnetId"));
+    td = aws(f, "ecs", "RegisterTaskDefinition",
+             json_pack("{s:s, s:s, s:[s], s:s, s:s, s:[{s:s, s:s, s:b}]}", "family", "widen",
+                       "networkMode", "awsvpc", "requiresCompatibilities", "FARGATE", "cpu", "256",
+                       "memory", "512", "containerDefinitions", "name", "app", "image", "x:1",
+                       "essential", 1));
+    json_decref(aws(f, "ecs", "CreateCluster", json_pack("{s:s}", "clusterName", "widen")));
+    for (int i = 0; i < 3; i++) {
+        char rid[64];
+        snprintf(rid, sizeof(rid), "service/widen/%s", APPS[i]);
+        json_decref(aws(f, "ecs", "CreateService",
+                        json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:{s:[s]}}}", "cluster", "widen",
+                                  "serviceName", APPS[i], "taskDefinition", "widen", "desiredCount",
+                                  1, "launchType", "FARGATE", "networkConfiguration",
+                                  "awsvpcConfiguration", "subnets", subnet_id)));
+        json_decref(aws(f, "application-autoscaling", "RegisterScalableTarget",
+                        json_pack("{s:s, s:s, s:s, s:i, s:i}", "ServiceNamespace", "ecs",
+                                  "ResourceId", rid, "ScalableDimension",
+                                  "ecs:service:DesiredCount", "MinCapacity", 1, "MaxCapacity", 3)));
+        for (int p = 0; p <= i; p++) { /* app0: 1 policy, app1: 2, app2: 3 */
+            char name[32];
+            snprintf(name, sizeof(name), "%s-p%d", APPS[i], p);
+            json_decref(
+                aws(f, "application-autoscaling", "PutScalingPolicy",
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:f, s:{s:s}}}", "PolicyName", name,
+                              "ServiceNamespace", "ecs", "ResourceId", rid, "ScalableDimension",
+                              "ecs:service:DesiredCount", "PolicyType", "TargetTrackingScaling",
+                              "TargetTrackingScalingPolicyConfiguration", "TargetValue", 50.0 + p,
+                              "PredefinedMetricSpecification", "PredefinedMetricType",
+                              "ECSServiceAverageCPUUtilization")));
+        }
+    }
+    for (int round = 0; round < 2; round++) {
+        clear_calls(f);
+        for (int i = 0; i < 4; i++) { /* app3 has no service: no policies */
+            char rid[64];
+            json_t *got, *want;
+            snprintf(rid, sizeof(rid), "service/widen/%s", APPS[i]);
+            got = batched(f, APPS[i], "application-autoscaling", "DescribeScalingPolicies",
+                          json_pack("{s:s, s:s, s:s}", "ServiceNamespace", "ecs", "ResourceId", rid,
+                                    "ScalableDimension", "ecs:service:DesiredCount"));
+            want = aws(f, "application-autoscaling", "DescribeScalingPolicies",
+                       json_pack("{s:s, s:s, s:s}", "ServiceNamespace", "ecs", "ResourceId", rid,
+                                 "ScalableDimension", "ecs:service:DesiredCount"));
+            assert_true(json_equal(json_object_get(got, "ScalingPolicies"),
+                                   json_object_get(want, "ScalingPolicies")));
+            assert_int_equal(json_array_size(json_object_get(got, "ScalingPolicies")),
+                             i < 3 ? i + 1 : 0);
+            json_decref(got);
+            json_decref(want);
+            fake_now += 100;
+        }
+        assert_int_equal(calls_of(f, "DescribeScalingPolicies"), round == 0 ? 8 : 1 + 4);
+        fake_now += ROUND;
+    }
+    json_decref(vpc);
+    json_decref(subnet);
+    json_decref(td);
+}
+
 struct racer {
     struct fixture *f;
     int first, count;
@@ -532,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_invalidates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_merge_falls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prefix_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_widened_listing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workers_share_one_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
