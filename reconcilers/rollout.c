@@ -302,6 +302,20 @@ static int repair(struct app_ctx *ctx, const struct rollout_spec *rs,
         app_note_drift(ctx, ctx->names.service[st->stable_slot], what);
         if (service_register_revision(ctx, st->stable_slot, rev) != 0)
             return -1;
+    } else if (st->phase == ROLLOUT_IDLE && st->stable_revision[0] != '\0' && rev != NULL &&
+               strcmp(st->stable_revision, rev) == 0 && o->svc[st->stable_slot] != NULL &&
+               o->td[st->stable_slot][0] != '\0') {
+        /* The current revision, but not its current task definition (the
+         * application's roles changed, say): ECS replaces the tasks. */
+        char key[96];
+        const char *want;
+        snprintf(key, sizeof(key), "%s/%s", rev, app_slot_name(st->stable_slot));
+        want = json_string_value(json_object_get(
+            json_object_get(json_object_get(ctx->resources, "service"), "taskDefinitions"), key));
+        if (want != NULL && strcmp(want, "(known after apply)") != 0 &&
+            strcmp(want, o->td[st->stable_slot]) != 0 &&
+            service_register_revision(ctx, st->stable_slot, rev) != 0)
+            return -1;
     }
     if (has_test != st->test_listener) {
         int slot = st->test_listener ? st->canary_slot : -1;
