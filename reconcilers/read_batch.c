@@ -108,11 +108,12 @@ static const char *const PAGING_PARAMS[] = {"NextToken",  "nextToken",  "Marker"
                                             "MaxResults", "maxResults", "MaxRecords",
                                             "PageSize",   "MaxItems",   "limit"};
 
-#define RB_MAX_KEYS   4096              /* requests remembered (bounded memory) */
-#define RB_KEY_TTL_MS (15L * 60 * 1000) /* forget a request not repeated for this long */
-#define RB_MAX_PAGES  20                /* pages of one merged call; more is a failed merge */
-#define RB_WAIT_MS    30000             /* longest wait for another worker's merged call */
-#define RB_APP_MAX    64
+#define RB_MAX_KEYS    4096              /* requests remembered (bounded memory) */
+#define RB_KEY_TTL_MS  (15L * 60 * 1000) /* forget a request not repeated for this long */
+#define RB_MAX_MEMBERS 128               /* requests in one merged call (> every op's max) */
+#define RB_MAX_PAGES   20                /* pages of one merged call; more is a failed merge */
+#define RB_WAIT_MS     30000             /* longest wait for another worker's merged call */
+#define RB_APP_MAX     64
 
 /* One request of one application, as last seen, and its stored share. */
 struct rb_key {
@@ -241,7 +242,11 @@ static bool string_list(const json_t *list)
 
     if (!json_is_array(list) || json_array_size(list) == 0)
         return false;
-    json_array_foreach(list, i, v) if (!json_is_string(v)) return false;
+    json_array_foreach(list, i, v)
+    {
+        if (!json_is_string(v))
+            return false;
+    }
     return true;
 }
 
@@ -350,7 +355,11 @@ static void append_unique(json_t *list, const json_t *values)
     json_array_foreach(values, i, v)
     {
         bool seen = false;
-        json_array_foreach(list, j, w) if (json_equal(v, w)) seen = true;
+        json_array_foreach(list, j, w)
+        {
+            if (json_equal(v, w))
+                seen = true;
+        }
         if (!seen)
             json_array_append(list, (json_t *)v);
     }
@@ -695,7 +704,7 @@ int read_batch_call(struct aws_client *aws, const char *app, const char *service
 {
     const struct rb_op *op;
     char *canon = NULL, *shape = NULL;
-    struct rb_key *self, *members[RB_MAX_KEYS > 128 ? 128 : RB_MAX_KEYS];
+    struct rb_key *self, *members[RB_MAX_MEMBERS];
     json_t *shares[sizeof(members) / sizeof(members[0])] = {0};
     json_t *merged_in = NULL, *merged_out = NULL;
     size_t n = 0;

@@ -184,8 +184,14 @@ static bool same_items(const json_t *a, const json_t *b, const char *key)
     json_t *item;
     bool same;
 
-    json_array_foreach(x, i, item) json_object_del(item, "State");
-    json_array_foreach(y, i, item) json_object_del(item, "State");
+    json_array_foreach(x, i, item)
+    {
+        json_object_del(item, "State");
+    }
+    json_array_foreach(y, i, item)
+    {
+        json_object_del(item, "State");
+    }
     same = json_equal(x, y);
     json_decref(x);
     json_decref(y);
