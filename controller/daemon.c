@@ -29,6 +29,7 @@
 #include "controller/workqueue.h"
 #include "reconcilers/alerts.h"
 #include "reconcilers/metrics_batcher.h"
+#include "reconcilers/read_batch.h"
 #include "reconcilers/status.h"
 
 #define DAEMON_WORKERS_MAX    64
@@ -64,7 +65,7 @@ struct daemon {
     struct workqueue *queue;
     struct metrics *metrics;
     struct metric_family *m_reconciles, *m_duration, *m_queue, *m_phase, *m_aws, *m_weight;
-    struct metric_family *m_files_loaded, *m_files_read;
+    struct metric_family *m_files_loaded, *m_files_read, *m_read_batch;
     pthread_t workers[DAEMON_WORKERS_MAX];
     int n_workers;
     atomic_ulong reconcile_seq;
@@ -930,6 +931,19 @@ static void update_gauges(struct daemon *d)
         source_dir_get_stats(d->dir, &ss);
         metrics_set(d->m_files_read, NULL, (double)ss.files_read);
     }
+    {
+        struct read_batch_stats rb;
+        const char *merged[] = {"merged"}, *direct[] = {"direct"}, *served[] = {"served"},
+                   *prefetched[] = {"prefetched"}, *expired[] = {"expired"},
+                   *fallbacks[] = {"fallback"};
+        read_batch_get_stats(&rb);
+        metrics_set(d->m_read_batch, merged, (double)rb.merged);
+        metrics_set(d->m_read_batch, direct, (double)rb.direct);
+        metrics_set(d->m_read_batch, served, (double)rb.served);
+        metrics_set(d->m_read_batch, prefetched, (double)rb.prefetched);
+        metrics_set(d->m_read_batch, expired, (double)rb.expired);
+        metrics_set(d->m_read_batch, fallbacks, (double)rb.fallbacks);
+    }
     metrics_reset(d->m_phase);
     metrics_reset(d->m_weight);
     store_foreach(d->store, NULL, gauge_visit, d);
@@ -1082,6 +1096,7 @@ static int register_metrics(struct daemon *d)
     const char *kind_phase[] = {"kind", "phase", NULL};
     const char *aws[] = {"service", "operation", "status", NULL};
     const char *app[] = {"application", NULL};
+    const char *event[] = {"event", NULL};
 
     d->metrics = metrics_new();
     if (d->metrics == NULL)
@@ -1109,8 +1124,14 @@ static int register_metrics(struct daemon *d)
     d->m_files_read =
         metrics_register(d->metrics, METRIC_COUNTER, "aviary_source_files_read_total",
                          "Manifest files read from the source directory.", NULL, NULL, 0);
+    d->m_read_batch = metrics_register(
+        d->metrics, METRIC_COUNTER, "aviary_read_batch_total",
+        "Reads shared between applications: merged calls sent, batchable reads sent alone "
+        "(direct), reads served from a share, shares prefetched, shares expired unserved, "
+        "merged calls that failed (fallback).",
+        event, NULL, 0);
     return d->m_reconciles && d->m_duration && d->m_queue && d->m_phase && d->m_aws &&
-                   d->m_weight && d->m_files_loaded && d->m_files_read
+                   d->m_weight && d->m_files_loaded && d->m_files_read && d->m_read_batch
                ? 0
                : -1;
 }

@@ -86,4 +86,12 @@ def test_alb_subnets_and_security_groups_drift_reverted(aviary, emulator, tmp_pa
     assert mutating(emulator) == []
     assert len(ec2.describe_subnets(SubnetIds=[extra_subnet])["Subnets"]) == 1
     assert len(ec2.describe_security_groups(GroupIds=[extra_sg])["SecurityGroups"]) == 1
+
+    # /metrics counts the batchable reads: one application has nobody to
+    # share with, so they went out alone and nothing was merged.
+    code, text = d.get("/metrics")
+    assert code == 200
+    batch = {line.split('"')[1]: float(line.split()[-1]) for line in text.splitlines()
+             if line.startswith("aviary_read_batch_total{")}
+    assert batch["direct"] > 0 and batch["merged"] == 0 and batch["served"] == 0, batch
     assert d.stop() == 0
