@@ -777,15 +777,10 @@ static void on_snapshot(const struct source_snapshot *snap, void *arg)
 
 /* ---- resync, signals, HTTP ------------------------------------------- */
 
-/* Enqueues every key as the filter of store_foreach (no record is read),
- * behind the keys queued for a reason (a due requeue, a change, a command). */
+/* Enqueues every key as the filter of store_foreach: no record is read. */
 static bool resync_key(const char *kind, const char *name, void *arg)
 {
-    char key[KEY_MAX];
-
-    snprintf(key, sizeof(key), "%s/%s", kind, name);
-    if (workqueue_add_background(((struct daemon *)arg)->queue, key) != 0)
-        log_event(LOG_LEVEL_ERROR, "work queue full: object not reconciled", "key", key, NULL);
+    enqueue(arg, kind, name);
     return false;
 }
 

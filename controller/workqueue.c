@@ -14,7 +14,6 @@
 #define WQ_QUEUED      0x1u /* due: waiting for a worker */
 #define WQ_IN_PROGRESS 0x2u /* a worker is reconciling it */
 #define WQ_DIRTY       0x4u /* added while in progress: queue again when done */
-#define WQ_BACKGROUND  0x8u /* queued by a sweep (resync): after every other queued key */
 
 struct wq_entry {
     char key[WORKQUEUE_KEY_MAX];
@@ -143,64 +142,13 @@ static void drop_if_idle(struct workqueue *q, struct wq_entry *e)
 
 static void mark_queued(struct workqueue *q, struct wq_entry *e)
 {
-    e->flags = (e->flags | WQ_QUEUED) & ~WQ_BACKGROUND;
+    e->flags |= WQ_QUEUED;
     e->seq = q->next_seq++;
     e->ready_at = 0;
     pthread_cond_signal(&q->cond);
 }
 
-/* workqueue_add_after with the mutex held. */
-static int add_after_locked(struct workqueue *q, const char *key, long delay_ms)
-{
-    struct wq_entry *e = find_or_add(q, key);
-    int64_t due;
-
-    if (e == NULL)
-        return -1;
-    if (e->flags & WQ_QUEUED)
-        return 0;
-    if (delay_ms <= 0) {
-        if (e->flags & WQ_IN_PROGRESS)
-            e->flags |= WQ_DIRTY;
-        else
-            mark_queued(q, e);
-        return 0;
-    }
-    due = now_ms(q) + delay_ms;
-    if (e->ready_at == 0 || due < e->ready_at)
-        e->ready_at = due;
-    pthread_cond_signal(&q->cond); /* a waiting worker may need a shorter timeout */
-    return 0;
-}
-
 int workqueue_add_after(struct workqueue *q, const char *key, long delay_ms)
-{
-    int rc;
-
-    pthread_mutex_lock(&q->mu);
-    rc = add_after_locked(q, key, delay_ms);
-    pthread_mutex_unlock(&q->mu);
-    return rc;
-}
-
-int workqueue_add(struct workqueue *q, const char *key)
-{
-    struct wq_entry *e;
-    int rc;
-
-    pthread_mutex_lock(&q->mu);
-    e = find(q, key);
-    /* A key waiting behind a sweep is wanted now: it moves up. */
-    if (e != NULL && (e->flags & WQ_BACKGROUND)) {
-        e->flags &= ~WQ_BACKGROUND;
-        e->seq = q->next_seq++;
-    }
-    rc = add_after_locked(q, key, 0);
-    pthread_mutex_unlock(&q->mu);
-    return rc;
-}
-
-int workqueue_add_background(struct workqueue *q, const char *key)
 {
     struct wq_entry *e;
     int rc = 0;
@@ -209,17 +157,29 @@ int workqueue_add_background(struct workqueue *q, const char *key)
     e = find_or_add(q, key);
     if (e == NULL) {
         rc = -1;
-    } else if (e->flags & WQ_IN_PROGRESS) {
-        e->flags |= WQ_DIRTY;
-    } else if (!(e->flags & WQ_QUEUED)) {
-        /* Its pending delayed add (if any) stays: when it comes due first,
-         * the key moves up (promote_due). */
-        e->flags |= WQ_QUEUED | WQ_BACKGROUND;
-        e->seq = q->next_seq++;
-        pthread_cond_signal(&q->cond);
+        goto out;
     }
+    if (e->flags & WQ_QUEUED)
+        goto out;
+    if (delay_ms <= 0) {
+        if (e->flags & WQ_IN_PROGRESS)
+            e->flags |= WQ_DIRTY;
+        else
+            mark_queued(q, e);
+        goto out;
+    }
+    int64_t due = now_ms(q) + delay_ms;
+    if (e->ready_at == 0 || due < e->ready_at)
+        e->ready_at = due;
+    pthread_cond_signal(&q->cond); /* a waiting worker may need a shorter timeout */
+out:
     pthread_mutex_unlock(&q->mu);
     return rc;
+}
+
+int workqueue_add(struct workqueue *q, const char *key)
+{
+    return workqueue_add_after(q, key, 0);
 }
 
 /* Moves due delayed keys to the queue, in due order. Returns the time until
@@ -233,8 +193,7 @@ static long promote_due(struct workqueue *q)
         struct wq_entry *first = NULL;
         for (size_t i = 0; i < q->n; i++) {
             struct wq_entry *e = &q->entries[i];
-            if (e->ready_at == 0 || (e->flags & WQ_IN_PROGRESS) ||
-                (e->flags & (WQ_QUEUED | WQ_BACKGROUND)) == WQ_QUEUED)
+            if (e->ready_at == 0 || (e->flags & (WQ_QUEUED | WQ_IN_PROGRESS)))
                 continue;
             if (first == NULL || e->ready_at < first->ready_at)
                 first = e;
@@ -250,18 +209,7 @@ static long promote_due(struct workqueue *q)
     return next;
 }
 
-/* True when a should be taken before b: keys of a sweep after the others,
- * then in queue order. */
-static bool goes_first(const struct wq_entry *a, const struct wq_entry *b)
-{
-    bool a_bg = (a->flags & WQ_BACKGROUND) != 0, b_bg = (b->flags & WQ_BACKGROUND) != 0;
-
-    if (a_bg != b_bg)
-        return b_bg;
-    return a->seq < b->seq;
-}
-
-/* Takes the first queued key; caller holds the mutex. 0 or 1 as try_get. */
+/* Takes the oldest queued key; caller holds the mutex. 0 or 1 as try_get. */
 static int take_locked(struct workqueue *q, char *out, size_t out_len, long *wait_ms)
 {
     struct wq_entry *oldest = NULL;
@@ -269,15 +217,14 @@ static int take_locked(struct workqueue *q, char *out, size_t out_len, long *wai
 
     for (size_t i = 0; i < q->n; i++) {
         struct wq_entry *e = &q->entries[i];
-        if ((e->flags & WQ_QUEUED) && (oldest == NULL || goes_first(e, oldest)))
+        if ((e->flags & WQ_QUEUED) && (oldest == NULL || e->seq < oldest->seq))
             oldest = e;
     }
     if (wait_ms != NULL)
         *wait_ms = next;
     if (oldest == NULL || strlen(oldest->key) >= out_len)
         return 1;
-    oldest->flags = (oldest->flags & ~(WQ_QUEUED | WQ_BACKGROUND)) | WQ_IN_PROGRESS;
-    oldest->ready_at = 0; /* a delayed add it still had is served by this reconcile */
+    oldest->flags = (oldest->flags & ~WQ_QUEUED) | WQ_IN_PROGRESS;
     strcpy(out, oldest->key);
     return 0;
 }

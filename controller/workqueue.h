@@ -41,12 +41,6 @@ void workqueue_free(struct workqueue *q);
  * when the key is too long or the queue already tracks max_keys keys. */
 int workqueue_add(struct workqueue *q, const char *key);
 
-/* Queues key behind every key queued otherwise (a resync's sweep over all
- * objects must not delay a rollout's timed requeue, a manifest change or a
- * command); a later workqueue_add or due delayed add moves it up. A key
- * already queued keeps its place. Returns as workqueue_add. */
-int workqueue_add_background(struct workqueue *q, const char *key);
-
 /* Queues key after delay_ms (<= 0: now). If the key is already due sooner,
  * the earlier time wins. Returns as workqueue_add. */
 int workqueue_add_after(struct workqueue *q, const char *key, long delay_ms);

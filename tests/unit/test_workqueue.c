@@ -270,64 +270,6 @@ static void test_blocking_get_and_shutdown_wake_workers(void **state)
     workqueue_free(q);
 }
 
-static void take(struct workqueue *q, const char *want)
-{
-    char key[WORKQUEUE_KEY_MAX];
-
-    assert_int_equal(workqueue_try_get(q, key, sizeof(key), NULL), 0);
-    assert_string_equal(key, want);
-    workqueue_done(q, key, WORKQUEUE_DONE, 0);
-}
-
-/* A resync's sweep queues every key behind the ones queued for a reason: a
- * due requeue (a rollout's next analysis round), a change, a command. */
-static void test_sweep_goes_after_due_requeues_and_changes(void **state)
-{
-    struct fake_clock clk = {.now = 0, .rnd = 0.0};
-    struct workqueue *q = new_queue(&clk, 0);
-    char key[WORKQUEUE_KEY_MAX];
-    struct workqueue_stats st;
-    long wait;
-    (void)state;
-
-    /* "r" is waiting for its next round in 500 ms. */
-    assert_int_equal(workqueue_add(q, "Application/r"), 0);
-    assert_int_equal(workqueue_try_get(q, key, sizeof(key), NULL), 0);
-    workqueue_done(q, key, WORKQUEUE_REQUEUE_AFTER, 500);
-    /* The sweep: every key, "r" included. */
-    assert_int_equal(workqueue_add_background(q, "Application/s1"), 0);
-    assert_int_equal(workqueue_add_background(q, "Application/s2"), 0);
-    assert_int_equal(workqueue_add_background(q, "Application/s3"), 0);
-    assert_int_equal(workqueue_add_background(q, "Application/r"), 0);
-    assert_int_equal(workqueue_add_background(q, "Application/s1"), 0); /* no duplicate */
-    workqueue_get_stats(q, &st);
-    assert_int_equal(st.ready, 4);
-    take(q, "Application/s1");
-    /* A manifest change of s3 moves it up; a new key added normally too. */
-    assert_int_equal(workqueue_add(q, "Application/s3"), 0);
-    assert_int_equal(workqueue_add(q, "Application/new"), 0);
-    take(q, "Application/s3");
-    /* r comes due: after the key queued before it, before the rest of the
-     * sweep. */
-    clk.now = 500;
-    take(q, "Application/new");
-    take(q, "Application/r");
-    take(q, "Application/s2");
-    /* r was served by its due reconcile: it does not come again. */
-    clk.now = 10000;
-    assert_int_equal(workqueue_try_get(q, key, sizeof(key), &wait), 1);
-    assert_int_equal(wait, -1);
-    /* A key in progress during a sweep is queued again when done, normally. */
-    assert_int_equal(workqueue_add(q, "Application/x"), 0);
-    assert_int_equal(workqueue_try_get(q, key, sizeof(key), NULL), 0);
-    assert_int_equal(workqueue_add_background(q, "Application/x"), 0);
-    assert_int_equal(workqueue_add_background(q, "Application/y"), 0);
-    workqueue_done(q, "Application/x", WORKQUEUE_DONE, 0);
-    take(q, "Application/x");
-    take(q, "Application/y");
-    workqueue_free(q);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,7 +283,6 @@ int main(void)
         cmocka_unit_test(test_bounded_number_of_keys),
         cmocka_unit_test(test_forget_drops_pending_retry),
         cmocka_unit_test(test_blocking_get_and_shutdown_wake_workers),
-        cmocka_unit_test(test_sweep_goes_after_due_requeues_and_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
