@@ -645,6 +645,25 @@ out:
     return rc;
 }
 
+/* Deletes the application's grant of earlier versions from the shared role
+ * (gone already counts as done). Returns 0, or -1 with ctx->error. */
+static int delete_legacy_grant(struct app_ctx *ctx)
+{
+    char pname[96];
+    struct aws_error err;
+
+    legacy_policy_name(ctx, pname, sizeof(pname));
+    app_note_change(ctx, "delete", "iam:role-policy", pname, NULL);
+    if (app_write(ctx, APP_EXECUTION_ROLE, "iam", "DeleteRolePolicy",
+                  json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyName", pname),
+                  NULL, &err) < 0) {
+        if (!is_code(&err, "NoSuchEntity"))
+            return -1;
+        forget_error(ctx);
+    }
+    return 0;
+}
+
 /* Removes the application's grant from the shared role once nothing runs
  * with it; remembered in res.legacyGrant ("removed", or "in use" with the
  * time of the check) so a converged application checks once. */
@@ -653,7 +672,6 @@ static enum app_step migrate_legacy(struct app_ctx *ctx, json_t *res)
     const char *state = jstr(res, "legacyGrant");
     json_int_t checked = json_integer_value(json_object_get(res, "legacyGrantCheckedAt"));
     char arn[512] = "", pname[96];
-    struct aws_error err;
     int present, used;
 
     if (strcmp(state, "removed") == 0)
@@ -681,17 +699,8 @@ static enum app_step migrate_legacy(struct app_ctx *ctx, json_t *res)
         }
         return APP_STEP_READY;
     }
-    if (present) {
-        legacy_policy_name(ctx, pname, sizeof(pname));
-        app_note_change(ctx, "delete", "iam:role-policy", pname, NULL);
-        if (app_write(ctx, APP_EXECUTION_ROLE, "iam", "DeleteRolePolicy",
-                      json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyName", pname),
-                      NULL, &err) < 0) {
-            if (!is_code(&err, "NoSuchEntity"))
-                return APP_STEP_FAILED;
-            forget_error(ctx);
-        }
-    }
+    if (present && delete_legacy_grant(ctx) != 0)
+        return APP_STEP_FAILED;
     if (!ctx->plan) {
         json_object_set_new(res, "legacyGrant", json_string("removed"));
         json_object_del(res, "legacyGrantCheckedAt");
@@ -736,8 +745,7 @@ enum app_step roles_converge(struct app_ctx *ctx, json_t *res)
 
 enum app_step roles_delete(struct app_ctx *ctx)
 {
-    char exec[ROLES_NAME_MAX], task[ROLES_NAME_MAX], arn[512], pname[96];
-    struct aws_error err;
+    char exec[ROLES_NAME_MAX], task[ROLES_NAME_MAX], arn[512];
     int present;
 
     roles_names(ctx->names.app, exec, task);
@@ -748,16 +756,7 @@ enum app_step roles_delete(struct app_ctx *ctx)
     present = legacy_grant_present(ctx, arn, sizeof(arn));
     if (present < 0)
         return APP_STEP_FAILED;
-    if (present) {
-        legacy_policy_name(ctx, pname, sizeof(pname));
-        app_note_change(ctx, "delete", "iam:role-policy", pname, NULL);
-        if (app_write(ctx, APP_EXECUTION_ROLE, "iam", "DeleteRolePolicy",
-                      json_pack("{s:s, s:s}", "RoleName", APP_EXECUTION_ROLE, "PolicyName", pname),
-                      NULL, &err) < 0) {
-            if (!is_code(&err, "NoSuchEntity"))
-                return APP_STEP_FAILED;
-            forget_error(ctx);
-        }
-    }
+    if (present && delete_legacy_grant(ctx) != 0)
+        return APP_STEP_FAILED;
     return APP_STEP_READY;
 }
